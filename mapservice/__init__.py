@@ -1,0 +1,27 @@
+"""mapservice: the geospatial catalogue of "solutions de raccrochage" behind masecondechance."""
+from __future__ import annotations
+
+from flask import Flask
+
+from .settings import Settings
+
+
+def create_app(config: Settings | dict | None = None) -> Flask:
+    """Application factory. `config` is a Settings object, or a dict of overrides of the environment's."""
+    from . import db
+    from .web import api, pages, problems
+
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings(**(config or {}))
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
+    app.teardown_appcontext(db.close_db)
+    problems.register(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
+    return app

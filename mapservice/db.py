@@ -1,0 +1,65 @@
+"""Database access: engines, the per-request connection, and migrations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from flask import current_app, g
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+
+from .cluster import EmbeddedCluster
+from .settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def resolve_database_url(settings: Settings, start: bool = False) -> str:
+    """DATABASE_URL when set; otherwise the private cluster's URL (starting it only when asked)."""
+    if settings.database_url:
+        return settings.database_url
+    cluster = EmbeddedCluster(settings.resolved_data_dir, settings.pg_bindir, settings.cluster_user)
+    return cluster.start() if start else cluster.url()
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    url = url.replace("postgres://", "postgresql://", 1)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    return create_engine(url, **kwargs)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        has_table = conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        return conn.scalar(text("SELECT version_num FROM alembic_version")) if has_table else None
+
+
+def get_db() -> Connection:
+    """The request's connection, opened on first use and closed when the request ends."""
+    if "db" not in g:
+        g.db = current_app.extensions["mapservice.engine"].connect()
+    return g.db
+
+
+def close_db(_exc=None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

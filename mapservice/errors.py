@@ -1,0 +1,40 @@
+"""Domain errors. The web layer maps them once to HTTP statuses and a problem+json body."""
+
+
+class MapserviceError(Exception):
+    """Base class; `status` is the HTTP status the web layer answers with."""
+
+    status = 500
+    title = "Erreur interne"
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidParameter(MapserviceError):
+    status = 400
+    title = "Paramètre invalide"
+
+
+class NotFound(MapserviceError):
+    status = 404
+    title = "Introuvable"
+
+
+class Conflict(MapserviceError):
+    status = 409
+    title = "Conflit"
+
+
+class ServiceUnavailable(MapserviceError):
+    status = 503
+    title = "Service indisponible"
+
+
+class ClusterError(MapserviceError):
+    """The embedded PostgreSQL cluster could not be set up or started."""
+
+    status = 503
+    title = "Base de données indisponible"

@@ -1,0 +1,31 @@
+"""One settings object, read from the environment when asked for (never at import time)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings. Every field can be set as MAPSERVICE_<NAME>; the database also as DATABASE_URL."""
+
+    model_config = SettingsConfigDict(env_prefix="MAPSERVICE_", extra="ignore")
+
+    # None means: use the private PostGIS cluster kept under data_dir.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MAPSERVICE_DATABASE_URL")
+    )
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    # Unprivileged system user that owns the private cluster when the service is started as root.
+    cluster_user: str = "mapservice"
+    pg_bindir: Path | None = None
+    nearest_default_limit: int = 10
+    nearest_max_limit: int = 100
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()

@@ -1,0 +1,115 @@
+"""Fixtures: a real PostGIS for every test session (no SQLite, no mocks).
+
+The server is DATABASE_URL when set, otherwise the project's private cluster (.data/). A template database
+holding the schema, the reference geography and the demo catalogue is built once per version of the code
+and data that make it; each test session then gets its own throwaway copy of it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from mapservice import create_app
+from mapservice.cluster import EmbeddedCluster
+from mapservice.db import make_engine, upgrade
+from mapservice.demo import load_demo
+from mapservice.reference import load_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    return EmbeddedCluster(ROOT / ".data").start()
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def template_fingerprint() -> str:
+    """Changes whenever the schema, the loaders or their data change."""
+    digest = hashlib.sha256()
+    sources = sorted((ROOT / "mapservice" / "migrations").rglob("*.py")) + [
+        ROOT / "mapservice" / "reference.py", ROOT / "mapservice" / "demo.py", *sorted((ROOT / "data").glob("*.csv"))]
+    for path in sources:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+@pytest.fixture(scope="session")
+def server():
+    return server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server):
+    template = f"mapservice_test_tpl_{template_fingerprint()}"
+    admin = make_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        ready = conn.scalar(text("SELECT datistemplate FROM pg_database WHERE datname = :n"), {"n": template})
+        if not ready:
+            # Rebuild from scratch: an older or half-built template is dropped with the other stale ones.
+            for (old,) in conn.execute(text(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'mapservice_test_tpl_%'")).all():
+                conn.execute(text(f'ALTER DATABASE "{old}" IS_TEMPLATE false'))
+                conn.execute(text(f'DROP DATABASE "{old}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{template}"'))
+            engine = make_engine(with_database(server, template))
+            upgrade(engine)
+            load_reference(engine, log=lambda _: None)
+            load_demo(engine, log=lambda _: None)
+            engine.dispose()
+            conn.execute(text(f'ALTER DATABASE "{template}" IS_TEMPLATE true'))
+        name = f"mapservice_test_{uuid.uuid4().hex[:8]}"
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield with_database(server, name)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(server):
+    """A brand-new empty database, dropped after the test."""
+    name = f"mapservice_empty_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield with_database(server, name)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({"database_url": database_url})
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["mapservice.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,24 @@
+"""The operator command line."""
+from mapservice.cli import cli
+
+
+def test_db_status_reports_the_schema_revision(runner, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["db", "status"])
+    assert result.exit_code == 0, result.output
+    assert "DATABASE_URL" in result.output
+    assert "schema revision: 0001" in result.output
+
+
+def test_load_reference_twice_is_a_no_op(runner, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["load", "reference"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output
+
+
+def test_db_start_refuses_when_an_external_database_is_configured(runner, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["db", "start"])
+    assert result.exit_code != 0
+    assert "DATABASE_URL is set" in result.output

@@ -1,0 +1,110 @@
+"""Nearest solutions: exact against a brute-force geodesic computation on the same rows."""
+import pytest
+from pyproj import Geod
+from sqlalchemy import text
+
+GEOD = Geod(ellps="WGS84")
+
+
+def brute_force_nearest(engine, lon, lat, k):
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT s.id, ST_X(site.geom), ST_Y(site.geom) FROM solution s JOIN site ON site.id = s.site_id
+            WHERE s.status = 'published' AND site.status = 'published'""")).all()
+    lons = [r[1] for r in rows]
+    lats = [r[2] for r in rows]
+    _, _, dist = GEOD.inv([lon] * len(rows), [lat] * len(rows), lons, lats)
+    ranked = sorted(zip(dist, [r[0] for r in rows]))
+    return ranked[:k], ranked
+
+
+@pytest.mark.parametrize("place, lat, lon", [
+    ("Lyon, place Bellecour", 45.7578, 4.8320),
+    ("Villeurbanne", 45.7719, 4.8902),
+    ("a village in Lozère", 44.5180, 3.5000),
+    ("Brest", 48.3904, -4.4861),
+    ("Saint-Denis de La Réunion", -20.8821, 55.4507),
+    ("the middle of the Atlantic", 45.0, -30.0),
+])
+def test_nearest_ten_match_a_brute_force_geodesic_ranking(client, engine, place, lat, lon):
+    response = client.get(f"/api/v1/solutions/nearest?lat={lat}&lon={lon}")
+    assert response.status_code == 200
+    assert response.mimetype == "application/geo+json"
+    features = response.get_json()["features"]
+    expected, ranked = brute_force_nearest(engine, lon, lat, 10)
+    got = [f["properties"]["distance_km"] * 1000 for f in features]
+    assert len(features) == 10
+    assert got == sorted(got)
+    for mine, (theirs, _) in zip(got, expected):
+        assert abs(mine - theirs) < 1.5, place  # metres; distance_km is rounded to the metre
+    # Same solutions, up to ties at the 10th distance.
+    cutoff = expected[-1][0]
+    must_have = {sid for d, sid in ranked if d < cutoff - 1}
+    may_have = {sid for d, sid in ranked if d <= cutoff + 1}
+    ids = {f["id"] for f in features}
+    assert must_have <= ids <= may_have
+
+
+def test_features_are_rfc7946_points_with_what_a_young_person_needs(client):
+    feature = client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=1").get_json()["features"][0]
+    lon, lat = feature["geometry"]["coordinates"]
+    assert 4 < lon < 6 and 45 < lat < 46  # lon first
+    props = feature["properties"]
+    for key in ("type", "type_label", "title", "site_name", "commune_name", "distance_km", "vacant_places",
+                "position_precision", "last_checked_at", "is_example"):
+        assert key in props
+
+
+def test_the_origin_commune_is_reported(client):
+    body = client.get("/api/v1/solutions/nearest?lat=48.8588&lon=2.3795").get_json()
+    assert body["origin"]["commune"]["code"] == "75111"
+
+
+def test_limit_is_honoured(client):
+    assert len(client.get("/api/v1/solutions/nearest?lat=45.75&lon=4.83&limit=3").get_json()["features"]) == 3
+
+
+def test_unpublished_solutions_are_never_returned(client, engine):
+    first = client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=1").get_json()["features"][0]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE solution SET status = 'draft' WHERE id = :id"), {"id": first["id"]})
+    try:
+        ids = [f["id"] for f in
+               client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=20").get_json()["features"]]
+        assert first["id"] not in ids
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE solution SET status = 'published' WHERE id = :id"), {"id": first["id"]})
+
+
+@pytest.mark.parametrize("query, parameter", [
+    ("lon=4.8", "lat"),
+    ("lat=45.7", "lon"),
+    ("lat=abc&lon=4.8", "lat"),
+    ("lat=95&lon=4.8", "lat"),
+    ("lat=45&lon=200", "lon"),
+    ("lat=nan&lon=4.8", "lat"),
+    ("lat=45&lon=4.8&limit=0", "limit"),
+    ("lat=45&lon=4.8&limit=1000", "limit"),
+    ("lat=45&lon=4.8&limit=ten", "limit"),
+])
+def test_bad_parameters_get_a_clear_400(client, query, parameter):
+    response = client.get(f"/api/v1/solutions/nearest?{query}")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["parameter"] == parameter
+    assert f"'{parameter}'" in body["detail"]
+
+
+def test_unknown_urls_answer_problem_json_404(client):
+    response = client.get("/api/v1/nope")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_home_page_says_what_is_loaded_and_links_to_nearest(client):
+    html = client.get("/").get_data(as_text=True)
+    assert "34 8" in html  # 34 8xx communes
+    assert "/api/v1/solutions/nearest?lat=" in html
+    assert "exemples fictifs" in html

@@ -1,0 +1,56 @@
+"""Migrations and indexes."""
+from sqlalchemy import text
+
+from alembic import command
+
+from mapservice.db import alembic_config, current_revision, make_engine, upgrade
+
+
+def test_migrations_run_up_from_an_empty_database_and_back(empty_database_url):
+    engine = make_engine(empty_database_url)
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+    with engine.connect() as conn:
+        tables = set(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")))
+    assert {"commune", "departement", "region", "academie", "site", "solution", "psad_platform",
+            "psad_platform_commune", "foquale_network", "dataset_version"} <= tables
+    command.downgrade(alembic_config(engine), "base")
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+
+
+def test_every_searched_geometry_has_a_gist_index(engine):
+    with engine.connect() as conn:
+        indexed = set(conn.execute(text("""
+            SELECT t.relname || '.' || a.attname FROM pg_index i
+            JOIN pg_class ix ON ix.oid = i.indexrelid JOIN pg_am am ON am.oid = ix.relam
+            JOIN pg_class t ON t.oid = i.indrelid
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
+            WHERE am.amname = 'gist'""")).scalars())
+    assert {"commune.geom", "departement.geom", "region.geom", "academie.geom", "site.geom",
+            "solution.position"} <= indexed
+
+
+def test_nearest_search_is_a_knn_index_scan(engine):
+    from mapservice.queries import NEAREST_SOLUTIONS
+
+    with engine.connect() as conn:
+        conn.execute(text("SET enable_seqscan = off"))  # the demo table is small enough for a seq scan
+        plan = "\n".join(conn.execute(text("EXPLAIN " + NEAREST_SOLUTIONS.text),
+                                      {"lon": 4.83, "lat": 45.76, "limit": 10}).scalars())
+    assert "Index Scan using idx_solution_position" in plan
+    assert "Order By: (s.\"position\" <-> origin.pt)" in plan or "<->" in plan
+
+
+def test_a_solution_follows_its_site_when_the_site_moves(engine):
+    with engine.connect() as conn:  # never committed: rolled back when the block ends
+        site_id, solution_id = conn.execute(text(
+            "SELECT site_id, id FROM solution WHERE is_example LIMIT 1")).one()
+        conn.execute(text("UPDATE site SET geom = ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326) WHERE id = :id"),
+                     {"id": site_id})
+        moved = conn.execute(text("SELECT ST_AsText(position) FROM solution WHERE id = :id"),
+                             {"id": solution_id}).scalar()
+        assert moved == "POINT(2.35 48.85)"
