@@ -108,3 +108,36 @@ def test_home_page_says_what_is_loaded_and_links_to_nearest(client):
     assert "34 8" in html  # 34 8xx communes
     assert "/api/v1/solutions/nearest?lat=" in html
     assert "exemples fictifs" in html
+
+
+def nearest(client, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    response = client.get(f"/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&{query}")
+    assert response.status_code == 200, response.get_json()
+    return [f["properties"] for f in response.get_json()["features"]]
+
+
+def test_filter_by_type_and_service_civique_formula(client):
+    found = nearest(client, type="service_civique", formula="combinee", limit=5)
+    assert found and all(p["type"] == "service_civique" and p["service_civique_formula"] == "combinee"
+                         for p in found)
+    both = nearest(client, type="apprentissage,structure_innovante", limit=20)
+    assert {p["type"] for p in both} == {"apprentissage", "structure_innovante"}
+
+
+def test_filter_has_vacancy_and_voie(client):
+    found = nearest(client, has_vacancy="true", limit=20)
+    assert found and all(p["vacant_places"] > 0 for p in found)
+    pro = nearest(client, voie="professionnelle", limit=20)
+    assert pro and all(p["voie"] == "professionnelle" for p in pro)
+
+
+def test_filter_domain_ignores_accents_and_case(client):
+    assert {p["domain"] for p in nearest(client, domain="solidarite")} == {"Solidarité"}
+
+
+def test_an_unknown_filter_value_is_a_clear_400(client):
+    response = client.get("/api/v1/solutions/nearest?lat=45.75&lon=4.83&type=lycee,cfa")
+    assert response.status_code == 400
+    detail = response.get_json()["detail"]
+    assert "'lycee'" in detail and "places_lycee" in detail  # says what is allowed
