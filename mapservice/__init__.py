@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_compress import Compress
 
 from .settings import Settings
 
@@ -21,6 +22,13 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
     app.teardown_appcontext(db.close_db)
+    app.config["COMPRESS_MIMETYPES"] = [
+        "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
+        "application/geo+json", "application/problem+json", "application/vnd.mapbox-vector-tile",
+    ]
+    app.config["COMPRESS_ALGORITHM"] = ["gzip"]
+    app.config["COMPRESS_MIN_SIZE"] = 500
+    Compress(app)
     problems.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")

@@ -141,3 +141,12 @@ def test_an_unknown_filter_value_is_a_clear_400(client):
     assert response.status_code == 400
     detail = response.get_json()["detail"]
     assert "'lycee'" in detail and "places_lycee" in detail  # says what is allowed
+
+
+def test_responses_are_gzipped_when_the_client_accepts_it(client):
+    response = client.get("/api/v1/solutions/nearest?lat=45.75&lon=4.83&limit=20",
+                          headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    import gzip
+    import json
+    assert len(json.loads(gzip.decompress(response.data))["features"]) == 20
