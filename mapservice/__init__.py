@@ -10,13 +10,14 @@ from .settings import Settings
 def create_app(config: Settings | dict | None = None) -> Flask:
     """Application factory. `config` is a Settings object, or a dict of overrides of the environment's."""
     from . import db
-    from .web import api, pages, problems
+    from .web import api, error_reports, map_page, problems
 
     if isinstance(config, Settings):
         settings = config
     else:
         settings = Settings(**(config or {}))
-    app = Flask(__name__)
+    # The repository's static/ folder is served by web/map_page, with versioned, long-cached URLs.
+    app = Flask(__name__, static_folder=None)
     app.config["SETTINGS"] = settings
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -30,6 +31,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["COMPRESS_MIN_SIZE"] = 500
     Compress(app)
     problems.register(app)
-    app.register_blueprint(pages.bp)
+    app.register_blueprint(map_page.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
     return app

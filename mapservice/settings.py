@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     pg_bindir: Path | None = None
     nearest_default_limit: int = 10
     nearest_max_limit: int = 100
+    # The public map page: the national help line and chat (shown only when set), e.g. "0 800 12 34 56" and
+    # "https://chat.example.fr/"; after how many days without a check a solution is shown as not recently checked.
+    help_line_phone: str | None = None
+    help_line_hours: str | None = None
+    help_chat_url: str | None = None
+    stale_after_days: int = 180
 
     @property
     def resolved_data_dir(self) -> Path:
