@@ -26,10 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    return EmbeddedCluster(ROOT / ".data").start()
 
 
 def with_database(url: str, name: str) -> str:
@@ -48,7 +44,15 @@ def template_fingerprint() -> str:
 
 @pytest.fixture(scope="session")
 def server():
-    return server_url()
+    """The admin URL of the server; the private cluster is stopped afterwards if this session started it."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    cluster = EmbeddedCluster(ROOT / ".data", log=lambda _: None)
+    was_running = cluster.is_running()
+    yield cluster.start()
+    if not was_running:
+        cluster.stop()
 
 
 def ensure_template(server: str) -> str:
