@@ -43,3 +43,100 @@ def test_around_me_lists_the_nearest_solutions_in_km_and_the_map_follows(visit, 
         assert abs(km(item["distance"]) - feature["properties"]["distance_km"]) <= 0.06
     assert page.locator(".result-marker").count() == len(items)
     screenshot(page, "results-desktop")
+
+
+def test_filters_change_the_list_and_the_map_and_stay_in_the_url(visit, client):
+    found = visit("/?lat=45.772&lon=4.89")
+    page = found.page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    everything = listed(page)
+    page.get_by_role("checkbox", name=re.compile("^Apprentissage")).check()
+    expect(page.locator("#liste > li .type").first).to_have_text("Apprentissage (CFA, UFA)")
+    expect(page.locator("#liste > li")).to_have_count(20)
+    apprenticeship = listed(page)
+    assert apprenticeship != everything
+    assert {item["type"] for item in apprenticeship} == {"Apprentissage (CFA, UFA)"}
+    assert page.locator(".result-marker").count() == len(apprenticeship)
+    assert parse_qs(urlparse(page.url).query)["type"] == ["apprentissage"]
+
+    page.get_by_label("Seulement s'il reste des places libres").check()
+    expect(page).to_have_url(re.compile(r"has_vacancy=true"))
+    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=20&type=apprentissage&has_vacancy=true")
+    expected = [str(f["id"]) for f in api.get_json()["features"]]
+    expect(page.locator("#liste > li")).to_have_count(len(expected))
+    assert [item["id"] for item in listed(page)] == expected
+    assert page.locator("#liste .places.open").count() == len(expected)  # each says how many places are left
+
+    page.reload()  # the shared link gives the same page back
+    expect(page.locator("#liste > li")).to_have_count(len(expected))
+    assert [item["id"] for item in listed(page)] == expected
+    expect(page.get_by_label("Seulement s'il reste des places libres")).to_be_checked()
+    expect(page.locator('input[name="type"][value="apprentissage"]')).to_be_checked()
+
+
+def test_examples_are_marked_as_examples(visit):
+    page = visit("/?lat=45.772&lon=4.89").page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    for item in page.locator("#liste > li").all():
+        is_example = item.locator("h3").inner_text().startswith("Exemple —")
+        assert item.locator(".badge.example").count() == (1 if is_example else 0)
+    assert page.locator("#liste .badge.example").count() > 0
+
+
+def test_refused_geolocation_says_what_to_do_instead(visit):
+    page = visit("/", permissions=[]).page
+    page.get_by_role("button", name="Autour de moi").click()
+    expect(page.locator("#message")).to_contain_text("Tape plutôt le nom de ta ville")
+    expect(page.locator("#liste > li")).to_have_count(0)
+
+
+def test_when_the_api_does_not_answer_the_page_says_so_and_can_retry(visit):
+    found = visit("/", geolocation=VILLEURBANNE, permissions=["geolocation"])
+    page = found.page
+    page.route("**/api/**", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Autour de moi").click()
+    expect(page.locator("#message")).to_contain_text("Le service ne répond pas pour le moment")
+    page.unroute("**/api/**")
+    page.locator("#message").get_by_role("button", name="Réessayer").click()
+    expect(page.locator("#liste > li").first).to_be_visible()
+    expect(page.locator("#message")).to_be_hidden()
+
+
+def test_once_visited_the_page_opens_without_network(visit):
+    found = visit("/")
+    page = found.page
+    page.wait_for_function("navigator.serviceWorker.controller !== null || "
+                           "navigator.serviceWorker.ready.then(() => true)")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.reload()  # now controlled by the service worker
+    page.context.set_offline(True)
+    page.goto(found.origin + "/?lat=45.772&lon=4.89")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reprendre une formation près de chez moi")
+    expect(page.locator("#message")).to_contain_text("Le service ne répond pas pour le moment")
+    page.context.set_offline(False)
+
+
+def test_on_a_phone_the_list_comes_first_and_the_map_is_one_tap_away(visit):
+    page = visit("/?lat=45.772&lon=4.89", viewport=PHONE).page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    expect(page.locator("#carte-zone")).to_be_hidden()
+    screenshot(page, "results-phone")
+    page.get_by_role("button", name="Carte").click()
+    expect(page.locator("#carte-zone")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"vue=carte"))
+    page.locator(".result-marker").first.click()
+    # the marker selects its solution in the list, which comes back into view
+    expect(page.locator("#liste > li.is-selected")).to_have_count(1)
+    expect(page.locator("#liste > li.is-selected")).to_be_visible()
+    screenshot(page, "map-phone-selected")
+
+
+def test_no_serious_accessibility_violation_on_the_home_and_results_views(visit):
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page = visit("/", viewport=viewport).page
+        expect(page.locator("#map_carte")).to_be_visible() if viewport is DESKTOP else None
+        screenshot(page, f"home-{name}")
+        assert serious_accessibility_violations(page) == []
+    page.goto(page.url + "?lat=45.772&lon=4.89&type=service_civique")
+    expect(page.locator("#liste > li").first).to_be_visible()
+    assert serious_accessibility_violations(page) == []

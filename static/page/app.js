@@ -234,6 +234,9 @@
         html: `<span>${number}</span>`, iconSize: [30, 30], iconAnchor: [15, 15] });
     }
 
+    // The nearest on top when markers overlap (many lycées share their town hall's position).
+    const rankZ = (rank) => (500 - rank) * 100;
+
     function show(features, center, append) {
       if (!append) {
         results.clearLayers();
@@ -248,7 +251,7 @@
         const props = feature.properties;
         const [lon, lat] = feature.geometry.coordinates;
         const marker = L.marker([lat, lon], { icon: icon(props.rank, false), title: `${props.rank}. ${props.title}`,
-          alt: `${props.rank}. ${props.title}`, riseOnHover: true, keyboard: true });
+          alt: `${props.rank}. ${props.title}`, riseOnHover: true, keyboard: true, zIndexOffset: rankZ(props.rank) });
         marker.on("click", () => selectFromMap(props.id));
         marker.addTo(results);
         markers.set(String(props.id), { marker, rank: props.rank });
@@ -262,7 +265,7 @@
       for (const [key, { marker, rank }] of markers) {
         const selected = key === String(id);
         marker.setIcon(icon(rank, selected));
-        marker.setZIndexOffset(selected ? 1000 : 0);
+        marker.setZIndexOffset(selected ? 100000 : rankZ(rank));
         if (selected && pan) map.panTo(marker.getLatLng());
       }
     }
