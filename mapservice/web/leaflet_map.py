@@ -28,7 +28,7 @@ class MapParts:
 
 def build_map(static_url: Callable[[str], str]) -> folium.Map:
     """The page's map: no third-party raster tiles; the page's script adds the list's markers."""
-    m = folium.Map(location=FRANCE, zoom_start=5, tiles=None, min_zoom=2, max_zoom=18, control_scale=True)
+    m = folium.Map(location=FRANCE, zoom_start=5, tiles=None, min_zoom=2, max_zoom=18)
     m._id = MAP_ID
     m.default_js = [("leaflet", static_url("vendor/leaflet/leaflet.js"))]
     m.default_css = [("leaflet_css", static_url("vendor/leaflet/leaflet.css"))]

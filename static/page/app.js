@@ -225,6 +225,7 @@
     }
     const L = window.L;
     map.attributionControl.setPrefix(false);
+    L.control.scale({ imperial: false }).addTo(map);
     const results = L.layerGroup().addTo(map);
     let origin = null;
     const markers = new Map();
