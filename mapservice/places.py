@@ -31,19 +31,23 @@ FROM commune c, q
 WHERE c.name_search LIKE q.norm || '%' {{fuzzy}}
 """
 MATCHING_DEPARTEMENTS = f"""
-SELECT 'departement', d.code, CASE WHEN d.code = upper(q.raw) THEN 0 ELSE {TIER.format(n="d.name_search")} END,
-       word_similarity(q.norm, d.name_search), {AREA_POPULATION.format(column="departement_code", code="d.code")}
+SELECT 'departement' AS kind, d.code,
+       CASE WHEN d.code = upper(q.raw) THEN 0 ELSE {TIER.format(n="d.name_search")} END AS tier,
+       word_similarity(q.norm, d.name_search) AS score,
+       {AREA_POPULATION.format(column="departement_code", code="d.code")} AS population
 FROM (SELECT *, search_normalise(name) AS name_search FROM departement) d, q
 WHERE d.code = upper(q.raw) OR d.name_search LIKE q.norm || '%' {{fuzzy}}
 """
 MATCHING_REGIONS = f"""
-SELECT 'region', r.code, {TIER.format(n="r.name_search")}, word_similarity(q.norm, r.name_search),
-       {AREA_POPULATION.format(column="region_code", code="r.code")}
+SELECT 'region' AS kind, r.code, {TIER.format(n="r.name_search")} AS tier,
+       word_similarity(q.norm, r.name_search) AS score,
+       {AREA_POPULATION.format(column="region_code", code="r.code")} AS population
 FROM (SELECT *, search_normalise(name) AS name_search FROM region) r, q
 WHERE r.name_search LIKE q.norm || '%' {{fuzzy}}
 """
 MATCHING_POSTCODES = """
-SELECT 'postcode', pc, CASE WHEN pc = q.raw THEN 0 ELSE 2 END, 1.0, sum(c.population)::int
+SELECT 'postcode' AS kind, pc AS code, CASE WHEN pc = q.raw THEN 0 ELSE 2 END AS tier, 1.0 AS score,
+       sum(c.population)::int AS population
 FROM commune c CROSS JOIN LATERAL unnest(c.postcodes) pc, q
 WHERE postcodes_text(c.postcodes) LIKE '% ' || q.raw || '%' AND pc LIKE q.raw || '%'
 GROUP BY pc, q.raw
