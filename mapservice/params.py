@@ -232,14 +232,19 @@ def nearest(args: Mapping[str, str], default_limit: int, max_limit: int, max_rad
     known_only(args, NEAREST_PARAMETERS)
     start = origin(args)
     radius = None
-    if (args.get("radius") or "").strip():
-        radius = _number(args, "radius", 0, math.inf, "rayon de recherche en km")
-        if radius <= 0:
-            raise InvalidParameter(f"'radius' est un rayon en km strictement positif, reçu {args['radius']}.",
+    raw = (args.get("radius") or "").strip()
+    if raw:
+        try:
+            radius = float(raw)
+        except ValueError:
+            raise InvalidParameter(f"'radius' est un rayon en km (un nombre), reçu '{raw}'.",
+                                   parameter="radius") from None
+        if not math.isfinite(radius) or radius <= 0:
+            raise InvalidParameter(f"'radius' est un rayon en km strictement positif, reçu '{raw}'.",
                                    parameter="radius")
         if radius > max_radius_km:
             raise InvalidParameter(
-                f"'radius' est trop grand : {max_radius_km:g} km au plus, reçu {args['radius']}. Sans 'radius', "
+                f"'radius' est trop grand : {max_radius_km:g} km au plus, reçu {raw}. Sans 'radius', "
                 "la recherche s'élargit d'elle-même jusqu'à trouver des résultats.", parameter="radius")
     # Searching "in a département" or "in a région" means inside it; around a commune or a postcode, not.
     in_area = isinstance(start, Area) and start.kind in ("departement", "region")
