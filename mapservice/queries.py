@@ -44,31 +44,31 @@ def solution_filter_sql(filters: SolutionFilters, alias: str = "s") -> tuple[str
 # by true (spheroid) distance, ties broken by id. {where} holds the filters, the visibility, the optional
 # radius, area and page cursor, and is the same in both steps.
 NEAREST_SOLUTIONS = """
-WITH origin AS (
-    SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS pt
-), knn AS (
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id {knn_join}, origin
+WITH knn AS (
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id {knn_join}
     WHERE {where}
-    ORDER BY s.position <-> origin.pt
+    -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
+    ORDER BY s.position <-> {origin}
     LIMIT :limit
 ), reach AS (
-    SELECT max(ST_Distance(knn.position, origin.pt)) * 1.01 + 1 AS metres FROM knn, origin
+    SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
 SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
        s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at,
        site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
        site.position_precision, c.code AS commune_code, c.name AS commune_name,
        ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       ST_Distance(s.position, origin.pt) AS distance_m
+       ST_Distance(s.position, {origin}) AS distance_m
 FROM solution s
 JOIN site ON site.id = s.site_id
 JOIN commune c ON c.code = site.commune_code
-CROSS JOIN origin CROSS JOIN reach
+CROSS JOIN reach
 WHERE {where}
-  AND ST_DWithin(s.position, origin.pt, reach.metres, false)
+  AND ST_DWithin(s.position, {origin}, reach.metres, false)
 ORDER BY distance_m, s.id
 LIMIT :limit
 """
+ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
 AREA_CONDITIONS = {
@@ -84,21 +84,25 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     filters, binds = solution_filter_sql(query.filters)
     where = [filters, "site.status = 'published'"]
     if query.radius_km is not None:
-        where.append("ST_DWithin(s.position, origin.pt, :radius_m)")
+        where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
         binds["radius_m"] = query.radius_km * 1000
     if query.in_area:
         where.append(AREA_CONDITIONS[query.origin.kind])
         binds["area_code"] = query.origin.code
     if query.after is not None:
-        where.append("(ST_Distance(s.position, origin.pt), s.id) > (:after_m, :after_id)")
+        where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
     # The KNN step reads the commune only when the area needs it.
     knn_join = "JOIN commune c ON c.code = site.commune_code" if query.in_area else ""
-    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join),
+    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, origin=ORIGIN),
             {"limit": query.limit, **binds})
 
 
-def nearest_solutions(conn: Connection, query: NearestQuery, lon: float, lat: float) -> list[dict]:
+def nearest_solutions(conn: Connection, query: NearestQuery, lon: float | None = None,
+                      lat: float | None = None) -> list[dict]:
+    """The nearest solutions from (lon, lat), by default the query's own position."""
+    if lon is None or lat is None:
+        lon, lat = query.origin.lon, query.origin.lat
     sql, binds = nearest_sql(query)
     rows = conn.execute(text(sql), {"lon": lon, "lat": lat, **binds})
     return [dict(r) for r in rows.mappings()]
