@@ -58,7 +58,12 @@ SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_pl
        site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
        site.position_precision, c.code AS commune_code, c.name AS commune_name,
        ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       ST_Distance(s.position, {origin}) AS distance_m
+       ST_Distance(s.position, {origin}) AS distance_m,
+       -- evaluated once (an InitPlan): saves the HTTP request a second round trip
+       (SELECT json_build_object('code', oc.code, 'name', oc.name, 'kind', oc.kind,
+                                 'departement_code', oc.departement_code, 'academie_code', oc.academie_code)
+        FROM commune oc WHERE ST_Intersects(oc.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ORDER BY oc.kind = 'ARM' DESC LIMIT 1) AS origin_commune
 FROM solution s
 JOIN site ON site.id = s.site_id
 JOIN commune c ON c.code = site.commune_code

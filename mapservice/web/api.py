@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 
 from .. import coverage, openapi, params, places, queries
-from ..db import get_db
 from . import features, ogc
-from .http import public_api
+from .http import public_api, read_only_db
 
 bp = Blueprint("api", __name__)
 public_api(bp)
@@ -34,7 +33,7 @@ def nearest_solutions():
     settings = _settings()
     query = params.nearest(request.args, settings.nearest_default_limit, settings.nearest_max_limit,
                            settings.nearest_max_radius_km)
-    conn = get_db()
+    conn = read_only_db()
     if isinstance(query.origin, params.Area):
         area = places.area_origin(conn, query.origin)
         lon, lat = area["lon"], area["lat"]
@@ -59,7 +58,7 @@ def nearest_solutions():
         "features": [features.solution_feature(r) for r in rows],
         "origin": {
             "lat": lat, "lon": lon,
-            "commune": queries.commune_at(conn, lon, lat),
+            "commune": rows[0]["origin_commune"] if rows else queries.commune_at(conn, lon, lat),
             "area": {k: area[k] for k in ("kind", "code", "name")} if area else None,
             "in_area": query.in_area,
         },
@@ -74,21 +73,21 @@ def nearest_solutions():
 @bp.get("/solutions/<solution_id>")
 def solution(solution_id: str):
     params.known_only(request.args, ())
-    row = queries.solution_by_id(get_db(), params.identifier(solution_id, "la solution"))
+    row = queries.solution_by_id(read_only_db(), params.identifier(solution_id, "la solution"))
     return features.solution_detail_feature(row), 200, GEOJSON
 
 
 @bp.get("/sites/<site_id>")
 def site(site_id: str):
     params.known_only(request.args, ())
-    row = queries.site_by_id(get_db(), params.identifier(site_id, "du lieu"))
+    row = queries.site_by_id(read_only_db(), params.identifier(site_id, "du lieu"))
     return features.site_feature(row), 200, GEOJSON
 
 
 @bp.get("/places")
 def place_search():
     query = params.place_search(request.args)
-    rows = places.search(get_db(), query)
+    rows = places.search(read_only_db(), query)
     body = {"type": "FeatureCollection", "features": [features.place_feature(r) for r in rows],
             "numberReturned": len(rows)}
     return body, 200, GEOJSON
@@ -97,7 +96,7 @@ def place_search():
 @bp.get("/coverage")
 def who_covers():
     origin = params.coverage(request.args)
-    return features.coverage_document(coverage.who_covers(get_db(), origin))
+    return features.coverage_document(coverage.who_covers(read_only_db(), origin))
 
 
 @bp.get("/openapi.json")

@@ -4,6 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_cors import CORS
 
+from ..db import get_db
+
+
+def read_only_db():
+    """The request's connection outside any transaction: public reads are single statements, and BEGIN and
+    ROLLBACK would cost two more round trips each."""
+    return get_db().execution_options(isolation_level="AUTOCOMMIT")
+
 
 def cacheable(response: Response) -> Response:
     """Successful reads get a weak ETag (the same for the gzip and the plain body, which Flask-Compress leaves
