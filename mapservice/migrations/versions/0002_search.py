@@ -37,8 +37,8 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT ' ' || array_to_string(
 
 PUBLISHED_SOLUTION_VIEW = """
 CREATE VIEW published_solution AS
-SELECT s.id, s.status, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date, s.end_date,
-       s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at,
+SELECT s.id, s.status, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
+       s.end_date, s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at,
        s.site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
        site.commune_code, c.name AS commune_name, site.position_precision, site.geom
 FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
