@@ -6,7 +6,7 @@ import datetime as dt
 
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
     SmallInteger, String, Table, Column, Text, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -91,6 +91,8 @@ class Commune(Base):
     town_hall = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     town_hall_is_exact: Mapped[bool] = mapped_column(Boolean)
     town_hall_address: Mapped[str | None] = mapped_column(Text)
+    # The name as the search box compares it (migration 0002): "Saint-Étienne" -> "st etienne".
+    name_search: Mapped[str] = mapped_column(Text, Computed("search_normalise(name)", persisted=True))
 
 
 Index("ix_commune_postcodes", Commune.postcodes, postgresql_using="gin")

@@ -55,7 +55,8 @@ class Visit:
     page: Page
     origin: str
     requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # console errors (a refused request shows there too)
+    exceptions: list[str] = field(default_factory=list)  # uncaught JavaScript errors
 
     def foreign_requests(self) -> list[str]:
         return [url for url in self.requests
@@ -65,7 +66,7 @@ class Visit:
 @pytest.fixture
 def visit(browser: Browser, live_server):
     """visit(path, **context options) -> Visit; contexts are closed after the test, which then checks that
-    the browser asked nothing of any other host and hit no Content-Security-Policy violation."""
+    the browser asked nothing of any other host, hit no Content-Security-Policy violation and no script error."""
     opened: list[Visit] = []
 
     def open_page(path: str = "/", viewport=DESKTOP, **options) -> Visit:
@@ -75,7 +76,7 @@ def visit(browser: Browser, live_server):
         found = Visit(page=page, origin=live_server)
         context.on("request", lambda request: found.requests.append(request.url))
         page.on("console", lambda msg: found.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: found.errors.append(str(exc)))
+        page.on("pageerror", lambda exc: found.exceptions.append(str(exc)))
         opened.append(found)
         if path is not None:
             page.goto(live_server + path)
@@ -87,6 +88,7 @@ def visit(browser: Browser, live_server):
     for found in opened:
         assert found.foreign_requests() == [], "the page asked another host"
         assert not [e for e in found.errors if "Content Security Policy" in e], found.errors
+        assert found.exceptions == [], found.exceptions
 
 
 def serious_accessibility_violations(page: Page) -> list[dict]:

@@ -27,7 +27,7 @@ def test_the_page_and_the_map_script_name_no_other_host(client):
 def test_folium_is_pointed_at_the_vendored_assets(app):
     """folium's own complete document (not only the parts the page uses) names no CDN."""
     with app.test_request_context():
-        m = leaflet_map.build_map(map_page.static_url)
+        m = map_page.page_map()
         document = m.get_root().render()
         parts = leaflet_map.map_parts(m)
     assert "cdn" not in document and external_urls(document) == []

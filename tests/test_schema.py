@@ -37,13 +37,13 @@ def test_every_searched_geometry_has_a_gist_index(engine):
 
 
 def test_nearest_search_is_a_knn_index_scan(engine):
-    from mapservice.params import SolutionFilters
-    from mapservice.queries import NEAREST_SOLUTIONS, solution_filter_sql
+    from mapservice.params import NearestQuery, Point, SolutionFilters
+    from mapservice.queries import nearest_sql
 
-    filters, binds = solution_filter_sql(SolutionFilters(voies=("professionnelle",)))
+    sql, binds = nearest_sql(NearestQuery(origin=Point(4.83, 45.76), limit=10,
+                                          filters=SolutionFilters(voies=("professionnelle",))))
     with engine.connect() as conn:
-        plan = "\n".join(conn.execute(text("EXPLAIN " + NEAREST_SOLUTIONS.format(filters=filters)),
-                                      {"lon": 4.83, "lat": 45.76, "limit": 10, **binds}).scalars())
+        plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
     # The index itself yields rows in distance order (no sort of every solution).
     assert 'Index Scan using idx_solution_position' in plan
     assert 'Order By: ("position" <->' in plan

@@ -61,10 +61,14 @@ def static_url(filename: str) -> str:
     return url_for("page.static", filename=filename, v=_file_version(path, path.stat().st_mtime_ns))
 
 
+def page_map():
+    return leaflet_map.build_map(static_url)
+
+
 def map_parts() -> leaflet_map.MapParts:
     parts = current_app.extensions.get("mapservice.map_parts")
     if parts is None:
-        parts = leaflet_map.map_parts(leaflet_map.build_map(static_url))
+        parts = leaflet_map.map_parts(page_map())
         current_app.extensions["mapservice.map_parts"] = parts
     return parts
 

@@ -181,6 +181,17 @@
 
   // -- controls <-> state -----------------------------------------------------------------------------------
 
+  function searchAround(lat, lon) {
+    // Rounded to about 100 m: enough to find what is near, and a shared link does not give a home address.
+    state.origin = { lat: Math.round(lat * 1000) / 1000, lon: Math.round(lon * 1000) / 1000 };
+    state.solution = null;
+    label = "";
+    els.input.value = "";
+    clearMessage();
+    writeUrl(true);
+    return refresh().then(() => els.results.focus());
+  }
+
   function syncControls() {
     for (const name of FILTERS) {
       for (const box of document.querySelectorAll(`input[name="${name}"]`)) box.checked = state[name].includes(box.value);
@@ -221,7 +232,7 @@
   const mapView = (function () {
     const map = window.map_carte;
     if (!map || !window.L) {
-      return { show() {}, highlight() {}, resize() {}, setFilters() {} };
+      return { show() {}, highlight() {}, resize() {}, setFilters() {} };  // the map script did not load
     }
     const L = window.L;
     map.attributionControl.setPrefix(false);
@@ -271,7 +282,43 @@
       }
     }
 
-    return { show, highlight, resize: () => map.invalidateSize(), setFilters() {} };
+    // The catalogue's vector tiles (folium made the layer: window.vector_grid_protobuf_solutions).
+    const catalogue = window.vector_grid_protobuf_solutions;
+    const catalogueUrl = catalogue ? catalogue._url.split("?")[0] : null;
+
+    function setFilters(params) {
+      if (!catalogue) return;
+      const query = params.toString();
+      const url = catalogueUrl + (query ? `?${query}` : "");
+      if (catalogue._url !== url) catalogue.setUrl(url);
+    }
+
+    function sitePopup(props, latlng) {
+      const button = h("button", { type: "button", class: "button" }, "Chercher autour de ce lieu");
+      button.addEventListener("click", () => {
+        map.closePopup();
+        searchAround(latlng.lat, latlng.lng);
+      });
+      const count = props.solutions === 1 ? "1 solution" : `${props.solutions} solutions`;
+      return h("div", { class: "site-popup" }, h("p", {}, h("strong", {}, props.name)), exampleBadge(props.is_example),
+        h("p", {}, count + (props.vacancy ? ", avec des places libres" : "")), button);
+    }
+
+    if (catalogue) {
+      catalogue.on("click", (event) => {
+        const props = event.layer.properties || {};
+        if (props.count !== undefined) {
+          // a cluster of sites: come closer
+          map.setView(event.latlng, Math.min(map.getZoom() + 2, map.getMaxZoom()));
+          return;
+        }
+        const listedHere = Array.from(els.list.children).find((item) => item.dataset.site === String(props.id));
+        if (listedHere) selectFromMap(listedHere.dataset.id);
+        else L.popup().setLatLng(event.latlng).setContent(sitePopup(props, event.latlng)).openOn(map);
+      });
+    }
+
+    return { show, highlight, resize: () => map.invalidateSize(), setFilters };
   })();
 
   function selectFromMap(id) {
@@ -360,6 +407,7 @@
 
   async function refresh() {
     syncControls();
+    mapView.setFilters(filterParams());
     if (!state.origin) {
       showDetail(false);
       return;
@@ -697,15 +745,7 @@
     }
     showMessage("Recherche de ta position…");
     navigator.geolocation.getCurrentPosition((position) => {
-      // Rounded to about 100 m: enough to find what is near, and a shared link does not give a home address.
-      state.origin = { lat: Math.round(position.coords.latitude * 1000) / 1000,
-        lon: Math.round(position.coords.longitude * 1000) / 1000 };
-      state.solution = null;
-      label = "";
-      els.input.value = "";
-      clearMessage();
-      writeUrl(true);
-      refresh().then(() => els.results.focus());
+      searchAround(position.coords.latitude, position.coords.longitude);
     }, (error) => {
       const text = error.code === 1
         ? "Tu n'as pas autorisé la localisation. Tape plutôt le nom de ta ville ou ton code postal."
@@ -735,6 +775,12 @@
   window.addEventListener("popstate", () => {
     readUrl();
     refresh();
+  });
+
+  // Leaflet.VectorGrid leaves a failed tile download unhandled (our own requests are all handled): without
+  // network the map just stays empty, and the page already says that the service does not answer.
+  window.addEventListener("unhandledrejection", (event) => {
+    if (event.reason instanceof TypeError && /fetch/i.test(event.reason.message)) event.preventDefault();
   });
 
   if ("serviceWorker" in navigator && document.body.dataset.serviceWorker) {
