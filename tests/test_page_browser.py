@@ -46,6 +46,13 @@ def test_around_me_lists_the_nearest_solutions_in_km_and_the_map_follows(visit, 
     assert page.locator(".result-marker").count() == len(items)
     screenshot(page, "results-desktop")
 
+    page.get_by_role("button", name="Voir plus de solutions").click()  # the next page, numbered on
+    expect(page.locator("#liste > li")).to_have_count(40)
+    more = [km(item["distance"]) for item in listed(page)]
+    assert more[:20] == distances and more == sorted(more)
+    expect(page.locator("#liste > li").nth(20).locator("h3 a")).to_be_focused()
+    assert page.locator(".result-marker").count() == 40
+
 
 def test_filters_change_the_list_and_the_map_and_stay_in_the_url(visit, client):
     found = visit("/?lat=45.772&lon=4.89")

@@ -1,6 +1,11 @@
 """'Signaler une erreur': a visitor's report about a solution is stored for the local team; bad input is a 4xx."""
+import json
+
 import pytest
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from sqlalchemy import text
+from werkzeug.test import EnvironBuilder
 
 
 @pytest.fixture
@@ -85,3 +90,16 @@ def test_reading_is_not_allowed(client, published_solution):
     response = client.get(f"/api/v1/solutions/{published_solution}/error-reports")
     assert response.status_code == 405
     assert response.mimetype == "application/problem+json"
+
+
+def test_answers_match_the_openapi_document(client, published_solution):
+    spec = OpenAPI.from_dict(client.get("/api/v1/openapi.json").get_json(), config=Config(
+        extra_media_type_deserializers={"application/problem+json": json.loads}))
+    for body, status in (({"reason": "adresse", "message": "Le lieu a déménagé."}, 201), ({"reason": "?"}, 400)):
+        path = f"/api/v1/solutions/{published_solution}/error-reports"
+        response = client.post(path, json=body)
+        assert response.status_code == status
+        request = WerkzeugOpenAPIRequest(EnvironBuilder(path=path, method="POST", json=body).get_request())
+        if status == 201:
+            spec.validate_request(request)
+        spec.validate_response(request, WerkzeugOpenAPIResponse(response))
