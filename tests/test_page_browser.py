@@ -132,16 +132,24 @@ def test_on_a_phone_the_list_comes_first_and_the_map_is_one_tap_away(visit):
     expect(page.locator("#carte-zone")).to_be_visible()
     expect(page).to_have_url(re.compile(r"vue=carte"))
     page.locator(".result-marker").first.click()
-    # the marker selects its solution in the list, which comes back into view
+    # the marker selects its solution: highlighted in the list, named in a popup that opens its detail
     expect(page.locator("#liste > li.is-selected")).to_have_count(1)
-    expect(page.locator("#liste > li.is-selected")).to_be_visible()
+    expect(page.locator(".result-marker.is-selected")).to_have_count(1)
+    popup = page.locator(".leaflet-popup")
+    expect(popup).to_contain_text(page.locator("#liste > li.is-selected h3").inner_text())
+    expect(page.locator(".leaflet-control-scale-line")).to_have_text(re.compile(r"^\d+ m$"))  # fitted, not the world
+    page.wait_for_timeout(300)  # the popup's fade-in
     screenshot(page, "map-phone-selected")
+    popup.get_by_role("button", name="Voir le détail").click()
+    expect(page.locator("#titre-detail")).to_be_visible()
+    expect(page.locator("#titre-detail")).to_be_focused()
 
 
 def test_no_serious_accessibility_violation_on_the_home_and_results_views(visit):
     for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
         page = visit("/", viewport=viewport).page
-        expect(page.locator("#map_carte")).to_be_visible() if viewport is DESKTOP else None
+        if viewport is DESKTOP:
+            expect(page.locator("#map_carte")).to_be_visible()
         screenshot(page, f"home-{name}")
         assert serious_accessibility_violations(page) == []
     page.goto(page.url + "?lat=45.772&lon=4.89&type=service_civique")

@@ -232,7 +232,7 @@
   const mapView = (function () {
     const map = window.map_carte;
     if (!map || !window.L) {
-      return { show() {}, highlight() {}, resize() {}, setFilters() {} };  // the map script did not load
+      return { show() {}, highlight() {}, resize() {}, setFilters() {}, popup() {}, closePopup() {} };  // the map script did not load
     }
     const L = window.L;
     map.attributionControl.setPrefix(false);
@@ -270,7 +270,20 @@
       });
       const points = Array.from(markers.values(), (m) => m.marker.getLatLng());
       if (center) points.push(L.latLng(center.lat, center.lon));
-      if (points.length && !append) map.fitBounds(L.latLngBounds(points).pad(0.15), { maxZoom: 14 });
+      if (points.length && !append) fit(L.latLngBounds(points).pad(0.15));
+    }
+
+    // A hidden map (phone, list view) has no size: it is fitted to the results when it is shown.
+    let pendingBounds = null;
+
+    function fit(bounds) {
+      pendingBounds = map.getSize().x === 0 ? bounds : null;
+      if (!pendingBounds) map.fitBounds(bounds, { maxZoom: 14 });
+    }
+
+    function resize() {
+      map.invalidateSize();
+      if (pendingBounds) fit(pendingBounds);
     }
 
     function highlight(id, pan) {
@@ -318,12 +331,34 @@
       });
     }
 
-    return { show, highlight, resize: () => map.invalidateSize(), setFilters };
+    function popup(feature, content) {
+      const [lon, lat] = feature.geometry.coordinates;
+      L.popup({ offset: [0, -12] }).setLatLng([lat, lon]).setContent(content).openOn(map);
+    }
+
+    return { show, highlight, resize, setFilters, popup, closePopup: () => map.closePopup() };
   })();
 
+  /** A marker (or a site of the list) chosen on the map: its card is highlighted; when the list is not on
+   * screen (phone, map view), a popup names it and offers its detail. */
   function selectFromMap(id) {
-    highlightItem(id, true);
+    const listOnScreen = !els.results.hidden && getComputedStyle(els.list).display !== "none";
+    highlightItem(id, listOnScreen);
     mapView.highlight(id, false);
+    const feature = listed.get(String(id));
+    if (!listOnScreen && feature) {
+      const open = h("button", { type: "button", class: "button" }, "Voir le détail");
+      open.addEventListener("click", () => {
+        mapView.closePopup();
+        setView("liste");
+        openDetail(id, true, feature.properties);
+      });
+      const p = feature.properties;
+      mapView.popup(feature, h("div", { class: "site-popup" },
+        h("p", {}, h("strong", {}, `${p.rank}. ${p.title}`)), exampleBadge(p.is_example),
+        h("p", {}, [p.site_name, distanceText(p.distance_km)].filter(Boolean).join(" — ")), open));
+      open.focus();
+    }
   }
 
   // -- the list -------------------------------------------------------------------------------------------
@@ -376,7 +411,6 @@
       if (selected) found = item;
     }
     if (found && scroll) {
-      if (state.view === "carte" && window.matchMedia("(max-width: 899px)").matches) setView("liste");
       found.scrollIntoView({ block: "nearest" });
       found.querySelector("a").focus({ preventScroll: true });
     }
@@ -396,6 +430,7 @@
     const where = state.origin && "lat" in state.origin && !state.origin.kind ? `près de toi (${placeName(body.origin)})`
       : `près de ${placeName(body.origin)}`;
     els.title.textContent = count ? `Solutions ${where}` : "Résultats";
+    document.title = `Solutions ${where} — Ma seconde chance`;
     els.summary.textContent = count
       ? `${count} solution${count > 1 ? "s" : ""}, de la plus proche à la plus éloignée.`
       : `Aucune solution ne correspond à ces filtres ${where}. Enlève un filtre pour en voir plus.`;
