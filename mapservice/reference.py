@@ -15,7 +15,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from . import datasets
