@@ -128,6 +128,8 @@ def test_on_a_phone_the_list_comes_first_and_the_map_is_one_tap_away(visit):
     expect(page.locator("#liste > li").first).to_be_visible()
     expect(page.locator("#carte-zone")).to_be_hidden()
     screenshot(page, "results-phone")
+    page.locator("#resultats").scroll_into_view_if_needed()
+    screenshot(page, "results-phone-screen", full_page=False)
     page.get_by_role("button", name="Carte").click()
     expect(page.locator("#carte-zone")).to_be_visible()
     expect(page).to_have_url(re.compile(r"vue=carte"))
