@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from . import datasets
+from .tiles import refresh_basemap
 
 FACTS_DIR = Path(__file__).resolve().parent.parent / "data"
 LOADER_VERSION = "4"  # bump when what the loader writes changes
@@ -204,6 +205,8 @@ def load_reference(engine: Engine, force: bool = False, log: Callable[[str], Non
             UPDATE academie a SET geom = u.geom FROM (
                 SELECT academie_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY academie_code
             ) u WHERE u.academie_code = a.code""")
+        log("Simplifying the basemap outlines per zoom band ...")
+        refresh_basemap(conn)
         datasets.record(conn, "reference", version)
 
     for code, name in unplaceable:

@@ -1,0 +1,175 @@
+"""Vector tiles: sites in Web Mercator, the catalogue change log that keeps the tile cache exact, and the
+basemap (régions, académies, départements, communes) simplified per zoom band.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28 20:00:00
+"""
+from alembic import op
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+# Tiles are cut in EPSG:3857: storing the site's position there once spares a transform per row per tile.
+SITE_MERCATOR = """
+ALTER TABLE site ADD COLUMN geom_3857 geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
+CREATE INDEX idx_site_geom_3857 ON site USING gist (geom_3857);
+"""
+
+# Every statement that changes sites or solutions bumps catalogue_state.version and records, under that
+# version, the Web Mercator positions it touched (before and after). A tile server compares the version with
+# the one its cache is at and evicts exactly the tiles around those positions. The single-row update also
+# orders the versions like the commits that made them (the row lock is held until commit).
+CHANGE_LOG = """
+CREATE TABLE catalogue_state (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    version bigint NOT NULL DEFAULT 0
+);
+INSERT INTO catalogue_state (id, version) VALUES (true, 0);
+
+CREATE TABLE catalogue_change (
+    version bigint PRIMARY KEY,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    -- Positions touched, EPSG:3857. NULL: too many to list (bulk load, TRUNCATE): every tile may have changed.
+    xs float8[],
+    ys float8[]
+);
+
+CREATE FUNCTION catalogue_record_change(xs float8[], ys float8[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v bigint;
+BEGIN
+    UPDATE catalogue_state SET version = version + 1 RETURNING version INTO v;
+    IF cardinality(xs) > 1000 THEN
+        xs := NULL; ys := NULL;
+    END IF;
+    INSERT INTO catalogue_change (version, xs, ys) VALUES (v, xs, ys);
+    -- A server further behind than this clears its whole cache instead.
+    DELETE FROM catalogue_change WHERE version <= v - 1000;
+END $$;
+
+CREATE FUNCTION site_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    xs float8[]; ys float8[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM catalogue_record_change(NULL, NULL);
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT DISTINCT geom_3857 AS p FROM new_rows) touched;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT DISTINCT geom_3857 AS p FROM old_rows) touched;
+    ELSE
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT geom_3857 AS p FROM old_rows UNION SELECT geom_3857 FROM new_rows) touched;
+    END IF;
+    IF xs IS NOT NULL THEN
+        PERFORM catalogue_record_change(xs, ys);
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION solution_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    xs float8[]; ys float8[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM catalogue_record_change(NULL, NULL);
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT DISTINCT ST_Transform(position::geometry, 3857) AS p FROM new_rows) touched;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT DISTINCT ST_Transform(position::geometry, 3857) AS p FROM old_rows) touched;
+    ELSE
+        SELECT array_agg(ST_X(p)), array_agg(ST_Y(p)) INTO xs, ys
+        FROM (SELECT ST_Transform(position::geometry, 3857) AS p FROM old_rows
+              UNION SELECT ST_Transform(position::geometry, 3857) FROM new_rows) touched;
+    END IF;
+    IF xs IS NOT NULL THEN
+        PERFORM catalogue_record_change(xs, ys);
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+# Transition tables allow one event per trigger, hence three triggers (plus TRUNCATE) per table.
+TRIGGERS = """
+CREATE TRIGGER {table}_changed_insert AFTER INSERT ON {table}
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_changed();
+CREATE TRIGGER {table}_changed_update AFTER UPDATE ON {table}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_changed();
+CREATE TRIGGER {table}_changed_delete AFTER DELETE ON {table}
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {table}_changed();
+CREATE TRIGGER {table}_changed_truncate AFTER TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {table}_changed();
+"""
+
+# The basemap, precomputed once per reference load (REFRESH MATERIALIZED VIEW at the end of the load).
+# Each outline is stored once per zoom band, simplified to about one tile pixel (1/4096 of a tile) at the
+# band's deepest zoom: 1.2 km at z3, 306 m at z5, 38 m at z8; communes keep their source outlines.
+BASEMAP = """
+CREATE MATERIALIZED VIEW basemap_area AS
+WITH source AS (
+    SELECT 'regions' AS layer, code, name, NULL::text AS kind, geom FROM region
+    UNION ALL SELECT 'academies', code, name, NULL, geom FROM academie
+    UNION ALL SELECT 'departements', code, name, NULL, geom FROM departement
+    UNION ALL SELECT 'communes', code, name, kind, geom FROM commune
+), bands (layers, minzoom, maxzoom, tolerance) AS (VALUES
+    ('{regions,academies,departements}'::text[], 0, 3, 1223.0),
+    ('{regions,academies,departements}', 4, 5, 306.0),
+    ('{regions,academies,departements}', 6, 8, 38.0),
+    ('{regions,academies,departements}', 9, 22, 0.0),
+    ('{communes}', 9, 22, 0.0)
+)
+SELECT s.layer, s.code, s.name, s.kind, b.minzoom, b.maxzoom,
+       ST_Multi(ST_Simplify(ST_Transform(s.geom, 3857), b.tolerance, true))::geometry(MultiPolygon, 3857) AS geom
+FROM source s JOIN bands b ON s.layer = ANY(b.layers)
+WHERE s.geom IS NOT NULL;
+CREATE INDEX idx_basemap_area_geom ON basemap_area USING gist (geom);
+CREATE INDEX ix_basemap_area_layer ON basemap_area (layer, minzoom);
+
+-- One label per area, on its largest part, and the zoom from which it is shown.
+CREATE MATERIALIZED VIEW basemap_label AS
+WITH source AS (
+    SELECT 'region' AS layer, code, name, NULL::text AS kind, NULL::int AS population, 0 AS minzoom, geom
+    FROM region
+    UNION ALL SELECT 'academie', code, name, NULL, NULL, 4, geom FROM academie
+    UNION ALL SELECT 'departement', code, name, NULL, NULL, 6, geom FROM departement
+    UNION ALL SELECT 'commune', code, name, kind, population, 10, geom FROM commune
+)
+SELECT s.layer, s.code, s.name, s.kind, s.population, s.minzoom,
+       ST_Transform(ST_PointOnSurface(largest.geom), 3857)::geometry(Point, 3857) AS geom
+FROM source s
+CROSS JOIN LATERAL (SELECT d.geom FROM ST_Dump(s.geom) d ORDER BY ST_Area(d.geom) DESC LIMIT 1) largest
+WHERE s.geom IS NOT NULL;
+CREATE INDEX idx_basemap_label_geom ON basemap_label USING gist (geom);
+"""
+
+
+def upgrade() -> None:
+    op.execute(SITE_MERCATOR)
+    op.execute(CHANGE_LOG)
+    for table in ("site", "solution"):
+        op.execute(TRIGGERS.format(table=table))
+    op.execute(BASEMAP)
+
+
+def downgrade() -> None:
+    op.execute("DROP MATERIALIZED VIEW basemap_label")
+    op.execute("DROP MATERIALIZED VIEW basemap_area")
+    for table in ("site", "solution"):
+        for event in ("insert", "update", "delete", "truncate"):
+            op.execute(f"DROP TRIGGER {table}_changed_{event} ON {table}")
+        op.execute(f"DROP FUNCTION {table}_changed()")
+    op.execute("DROP FUNCTION catalogue_record_change(float8[], float8[])")
+    op.execute("DROP TABLE catalogue_change")
+    op.execute("DROP TABLE catalogue_state")
+    op.execute("DROP INDEX idx_site_geom_3857")
+    op.execute("ALTER TABLE site DROP COLUMN geom_3857")
