@@ -42,28 +42,29 @@ def solution_filter_sql(filters: SolutionFilters, alias: str = "s") -> tuple[str
 # The sphere and the WGS84 spheroid disagree by less than 0.6 %, so the result is the exact k nearest
 # by true (spheroid) distance, ties broken by id.
 NEAREST_SOLUTIONS = """
-WITH origin AS (
-    SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS pt
-), knn AS (
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id, origin
+WITH knn AS (
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id
     WHERE {filters} AND site.status = 'published'
-    ORDER BY s.position <-> origin.pt
+    -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
+    ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography
     LIMIT :limit
 ), reach AS (
-    SELECT max(ST_Distance(knn.position, origin.pt)) * 1.01 + 1 AS metres FROM knn, origin
+    SELECT max(ST_Distance(knn.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)) * 1.01 + 1
+           AS metres
+    FROM knn
 )
 SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places,
        s.service_civique_formula, s.is_example, s.last_checked_at,
        site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.position_precision,
        c.code AS commune_code, c.name AS commune_name,
        ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       ST_Distance(s.position, origin.pt) AS distance_m
+       ST_Distance(s.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS distance_m
 FROM solution s
 JOIN site ON site.id = s.site_id
 JOIN commune c ON c.code = site.commune_code
-CROSS JOIN origin CROSS JOIN reach
+CROSS JOIN reach
 WHERE {filters} AND site.status = 'published'
-  AND ST_DWithin(s.position, origin.pt, reach.metres, false)
+  AND ST_DWithin(s.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, reach.metres, false)
 ORDER BY distance_m, s.id
 LIMIT :limit
 """

@@ -1,0 +1,86 @@
+"""Shared benchmark tools: percentiles, a real gunicorn server on loopback, timing loops."""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"n": len(ordered), "p50": q[49], "p95": q[94], "p99": q[98], "mean": statistics.fmean(ordered)}
+
+
+def time_each(calls: Iterable[Callable[[], object]], warmup: int = 20) -> list[float]:
+    """Milliseconds per call; the first `warmup` calls are run but not counted."""
+    samples = []
+    for i, call in enumerate(calls):
+        started = time.perf_counter()
+        call()
+        elapsed = (time.perf_counter() - started) * 1000
+        if i >= warmup:
+            samples.append(elapsed)
+    return samples
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> Iterator[str]:
+    """Serve mapservice on a free loopback port with `database_url`; yields the base URL."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=database_url)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--threads", str(threads), "--log-level", "warning", "mapservice:create_app()"],
+        env=env, cwd=ROOT,
+    )
+    try:
+        wait_until_up("127.0.0.1", port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_until_up(host: str, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+class KeepAliveClient:
+    """One persistent HTTP/1.1 connection, as an app or browser would hold."""
+
+    def __init__(self, base_url: str):
+        host, port = base_url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def get(self, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+        self.conn.request("GET", path, headers=headers or {})
+        response = self.conn.getresponse()
+        body = response.read()
+        if response.status >= 500:
+            raise RuntimeError(f"{path}: HTTP {response.status} {body[:200]!r}")
+        return response.status, body
+
+    def close(self) -> None:
+        self.conn.close()
