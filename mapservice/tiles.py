@@ -32,7 +32,7 @@ from .taxonomy import SOLUTION_TYPES
 
 EXTENT = 4096  # tile coordinate units per side (the MVT default)
 BUFFER = 64  # units of margin around a tile for the features that cross its edge
-CLUSTER_GRID = 8  # cells per tile side at clustering zooms: 64 screen pixels on a 512 px tile
+CLUSTER_GRID = 8  # cells per tile side at clustering zooms (64 px on a 512 px tile); the pyramid assumes 8
 WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
 
 
@@ -51,7 +51,7 @@ SITE_FIELDS = {
     "id": "Number: identifiant du site (aussi l'identifiant de l'objet)",
     "name": "String: nom du site",
     "kind": "String: nature du site (lycee, cfa, mission_locale, cio...)",
-    "type": "String: type de solution le plus représenté parmi celles retenues",
+    "type": "String: type principal : le premier des types retenus, dans l'ordre de la nomenclature",
     "types": "String: types des solutions retenues, séparés par des virgules",
     "solutions": "Number: nombre de solutions retenues sur ce site",
     "vacancy": "Boolean: au moins une solution a des places vacantes",
@@ -111,90 +111,105 @@ TILESETS = {
 
 # -- SQL ---------------------------------------------------------------------------------------------------
 
-# One row per published site offering at least one published solution that passes the filters.
-# `{bounds}` is the box the sites are taken from.
+# The types in the order of the nomenclature; a site's main type is the first it offers.
+TYPE_ORDER = "ARRAY[" + ", ".join(f"'{code}'" for code in SOLUTION_TYPES) + "]"
+
+# One row per published site offering at least one published solution that passes the filters, among the
+# sites that `{sites}` selects.
 MATCHING_SITES = """
     SELECT site.id, site.geom_3857 AS geom, site.name, site.kind, site.position_precision AS precision,
-           site.is_example,
-           mode() WITHIN GROUP (ORDER BY s.type) AS type,
-           array_agg(DISTINCT s.type) AS type_list,
-           count(*) AS solutions,
+           site.is_example, array_agg(s.type) AS all_types, count(*) AS solutions,
            coalesce(bool_or(s.vacant_places > 0), false) AS vacancy,
            sum(s.vacant_places)::bigint AS vacant_places,
            :today - (coalesce(site.last_checked_at, max(s.last_checked_at)) AT TIME ZONE 'UTC')::date
                AS checked_days
     FROM site JOIN solution s ON s.site_id = site.id
-    WHERE site.status = 'published' AND site.geom_3857 && {bounds} AND {filters}
+    WHERE site.status = 'published' AND {sites} AND {filters}
     GROUP BY site.id
 """
 
-SITE_COLUMNS = ("p.id, p.name, p.kind, p.type, array_to_string(p.type_list, ',') AS types, p.solutions, "
-                "p.vacancy, p.vacant_places, p.checked_days, p.precision, p.is_example")
+SITE_COLUMNS = f"""p.id, p.name, p.kind,
+    (SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i) WHERE t = ANY(p.all_types) ORDER BY i LIMIT 1)
+        AS type,
+    array_to_string(ARRAY(SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i)
+                          WHERE t = ANY(p.all_types) ORDER BY i), ',') AS types,
+    p.solutions, p.vacancy, p.vacant_places, p.checked_days, p.precision, p.is_example"""
 
-# Clustering zooms: sites are placed in the cells of a grid aligned on the tile; a point belongs to the
-# cell (and tile) whose west and north edges it lies on or after: tiles never share a site.
+TYPE_COLUMNS = ", ".join(f"NULLIF(cells.n_{code}, 0) AS {code}" for code in SOLUTION_TYPES)
+
+CLUSTER_LAYERS = f"""
+SELECT (SELECT version FROM catalogue_state) AS version,
+    coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
+        SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.sum_x / cells.sites, cells.sum_y / cells.sites), 3857),
+                            ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom,
+               cells.sites AS count, cells.solutions, cells.vacant_sites, {TYPE_COLUMNS}
+        FROM cells WHERE cells.sites > 1 ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
+    || coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
+        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom, {SITE_COLUMNS}
+        FROM lone p ORDER BY p.id LIMIT :max_features) t), '')
+    AS mvt
+"""
+
+# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell (migration 0002),
+# where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14.
+PYRAMID_MAX_ZOOM = 11
+PYRAMID_TILE = """
+WITH cells AS (
+    SELECT * FROM site_cell
+    WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
+), lone AS (""" + MATCHING_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)",
+                                        filters="s.status = 'published'") + ")" + CLUSTER_LAYERS
+
+# Clustering zooms with filters: the sites of the tile are placed in the cells of a grid aligned on it; a
+# point belongs to the cell (and tile) whose west and north edges it lies on or after, so that tiles never
+# share a site.
 CLUSTERED_TILE = """
-WITH tile AS (
-    SELECT ST_TileEnvelope(:z, :x, :y) AS box
-), grid AS (
-    SELECT box, ST_XMin(box) AS x0, ST_YMax(box) AS y0, (ST_XMax(box) - ST_XMin(box)) / :grid AS cell FROM tile
-), matching AS (""" + MATCHING_SITES.format(bounds="(SELECT box FROM tile)", filters="{filters}") + """
+WITH grid AS (
+    SELECT ST_XMin(box) AS x0, ST_YMax(box) AS y0, (ST_XMax(box) - ST_XMin(box)) / :grid AS cell
+    FROM ST_TileEnvelope(:z, :x, :y) AS box
+), matching AS (""" + MATCHING_SITES.format(sites="site.geom_3857 && ST_TileEnvelope(:z, :x, :y)",
+                                            filters="{filters}") + """
 ), placed AS (
     SELECT m.*, floor((ST_X(m.geom) - grid.x0) / grid.cell)::int AS cx,
            floor((grid.y0 - ST_Y(m.geom)) / grid.cell)::int AS cy
     FROM matching m, grid
 ), cells AS (
-    SELECT cx, cy, count(*) AS count, min(id) AS first_id, avg(ST_X(geom)) AS x, avg(ST_Y(geom)) AS y,
+    SELECT cx, cy, count(*) AS sites, min(id) AS first_id, sum(ST_X(geom)) AS sum_x, sum(ST_Y(geom)) AS sum_y,
            sum(solutions)::bigint AS solutions, count(*) FILTER (WHERE vacancy) AS vacant_sites,
            {type_counts}
     FROM placed
     WHERE cx BETWEEN 0 AND :grid - 1 AND cy BETWEEN 0 AND :grid - 1
     GROUP BY cx, cy
-)
-SELECT (SELECT version FROM catalogue_state) AS version,
-    coalesce((SELECT ST_AsMVT(c, 'clusters', {extent}, 'geom') FROM (
-        SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.x, cells.y), 3857), grid.box, {extent}, 0, false) AS geom,
-               cells.count, cells.solutions, cells.vacant_sites, {type_columns}
-        FROM cells, grid WHERE cells.count > 1 ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
-    || coalesce((SELECT ST_AsMVT(t, 'sites', {extent}, 'geom', 'id') FROM (
-        SELECT ST_AsMVTGeom(p.geom, grid.box, {extent}, 0, false) AS geom, {site_columns}
-        FROM cells JOIN placed p ON p.id = cells.first_id, grid
-        WHERE cells.count = 1 ORDER BY p.id LIMIT :max_features) t), '')
-    AS mvt
-"""
+), lone AS (
+    SELECT placed.* FROM placed JOIN cells ON cells.first_id = placed.id AND cells.sites = 1
+)""" + CLUSTER_LAYERS
 
 # Deeper zooms: every site, with those within the buffer so that symbols crossing the edge are whole.
 SITES_TILE = """
-WITH tile AS (
-    SELECT ST_TileEnvelope(:z, :x, :y) AS box, ST_TileEnvelope(:z, :x, :y, margin => {margin}) AS outer_box
-), matching AS (""" + MATCHING_SITES.format(bounds="(SELECT outer_box FROM tile)", filters="{filters}") + """
+WITH matching AS (""" + MATCHING_SITES.format(
+    sites=f"site.geom_3857 && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})",
+    filters="{filters}") + """
 )
 SELECT (SELECT version FROM catalogue_state) AS version,
     coalesce((SELECT ST_AsMVT(t, 'sites', {extent}, 'geom', 'id') FROM (
-        SELECT ST_AsMVTGeom(p.geom, tile.box, {extent}, {buffer}, true) AS geom, {site_columns}
-        FROM matching p, tile
+        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {extent}, {buffer}, true) AS geom, {site_columns}
+        FROM matching p
         -- past the cap, sites inside the tile go before those in its margin
-        ORDER BY p.geom && tile.box DESC, p.id LIMIT :max_features) t), '')
+        ORDER BY p.geom && ST_TileEnvelope(:z, :x, :y) DESC, p.id LIMIT :max_features) t), '')
     AS mvt
 """
 
 
-def _type_sql() -> tuple[str, str]:
-    counts = ",\n           ".join(
-        f"count(*) FILTER (WHERE '{code}' = ANY(type_list)) AS n_{code}" for code in SOLUTION_TYPES)
-    columns = ", ".join(f"NULLIF(cells.n_{code}, 0) AS {code}" for code in SOLUTION_TYPES)
-    return counts, columns
-
-
-def solutions_tile_sql(filters: SolutionFilters, clustered: bool) -> tuple[str, dict]:
+def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) -> tuple[str, dict]:
+    clustered = z <= cluster_max_zoom
+    if clustered and z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
+        return PYRAMID_TILE, {}
     where, binds = solution_filter_sql(filters, "s")
     if clustered:
-        counts, columns = _type_sql()
-        sql = CLUSTERED_TILE.format(filters=where, type_counts=counts, type_columns=columns,
-                                    site_columns=SITE_COLUMNS, extent=EXTENT)
-        return sql, {**binds, "grid": CLUSTER_GRID}
-    sql = SITES_TILE.format(filters=where, site_columns=SITE_COLUMNS, extent=EXTENT, buffer=BUFFER,
-                            margin=BUFFER / EXTENT)
+        counts = ",\n           ".join(
+            f"count(*) FILTER (WHERE '{code}' = ANY(all_types)) AS n_{code}" for code in SOLUTION_TYPES)
+        return CLUSTERED_TILE.format(filters=where, type_counts=counts), {**binds, "grid": CLUSTER_GRID}
+    sql = SITES_TILE.format(filters=where, site_columns=SITE_COLUMNS, extent=EXTENT, buffer=BUFFER)
     return sql, binds
 
 
@@ -361,7 +376,7 @@ def solutions_tile(conn: Connection, cache: TileCache, tile: TileCoordinates, fi
     found = cache.get(key)
     if found:
         return found
-    sql, binds = solutions_tile_sql(filters, clustered=tile.z <= cluster_max_zoom)
+    sql, binds = solutions_tile_sql(filters, tile.z, cluster_max_zoom)
     row = conn.execute(text(sql), {"z": tile.z, "x": tile.x, "y": tile.y, "today": day,
                                    "max_features": max_features, **binds}).one()
     rendered = make_tile(bytes(row.mvt))

@@ -43,9 +43,10 @@ DECLARE
     v bigint;
 BEGIN
     UPDATE catalogue_state SET version = version + 1 RETURNING version INTO v;
-    IF cardinality(xs) > 1000 THEN
+    IF xs IS NULL OR cardinality(xs) > 1000 THEN
         xs := NULL; ys := NULL;
     END IF;
+    PERFORM site_cells_refresh(xs, ys);
     INSERT INTO catalogue_change (version, xs, ys) VALUES (v, xs, ys);
     -- A server further behind than this clears its whole cache instead.
     DELETE FROM catalogue_change WHERE version <= v - 1000;
@@ -96,6 +97,97 @@ BEGIN
         PERFORM catalogue_record_change(xs, ys);
     END IF;
     RETURN NULL;
+END $$;
+"""
+
+# The cluster pyramid: per cell of the grid of every clustering zoom, what its published sites add up to
+# when no filter applies (the map's default view), so that a national tile reads 64 rows instead of
+# aggregating the whole catalogue. Level L holds the cells of zoom-L tiles, i.e. the 8 x 8 cells of a zoom
+# L-3 tile; every figure is a sum (or min), so a cell is its four children added up. The catalogue triggers
+# keep it exact: the level-14 cells around touched positions are recomputed from the rows, then their
+# ancestors from their children; a bulk change rebuilds it whole.
+TYPES = ("places_lycee", "structure_innovante", "apprentissage", "service_civique", "formation_regionale",
+         "mission_locale", "clause_sociale", "greta", "accueil_orientation", "e2c", "epide")
+TOP_LEVEL, BOTTOM_LEVEL = 14, 3
+HALF_WORLD = 20037508.342789244
+CELL_SUMS = ("count(*), sum(p.solutions), count(*) FILTER (WHERE p.vacancy), sum(p.x), sum(p.y), min(p.id), "
+             + ", ".join(f"count(*) FILTER (WHERE '{t}' = ANY(p.types))" for t in TYPES))
+PARENT_SUMS = ("sum(c.sites), sum(c.solutions), sum(c.vacant_sites), sum(c.sum_x), sum(c.sum_y), min(c.first_id), "
+               + ", ".join(f"sum(c.n_{t})" for t in TYPES))
+
+SITE_CELL = f"""
+CREATE TABLE site_cell (
+    level smallint NOT NULL,
+    cx integer NOT NULL,
+    cy integer NOT NULL,
+    sites integer NOT NULL,
+    solutions integer NOT NULL,
+    vacant_sites integer NOT NULL,
+    sum_x float8 NOT NULL,
+    sum_y float8 NOT NULL,
+    first_id bigint NOT NULL,
+    {", ".join(f"n_{t} integer NOT NULL" for t in TYPES)},
+    PRIMARY KEY (level, cx, cy)
+);
+
+-- Published sites with their published solutions, placed in the level-{TOP_LEVEL} cells, as a view so that a
+-- restriction on the site id (an incremental refresh) is applied before grouping.
+CREATE VIEW site_cell_source AS
+SELECT site.id, site.geom_3857, ST_X(site.geom_3857) AS x, ST_Y(site.geom_3857) AS y,
+       floor((ST_X(site.geom_3857) + {HALF_WORLD}) / ({2 * HALF_WORLD} / {1 << TOP_LEVEL}))::int AS cx,
+       floor(({HALF_WORLD} - ST_Y(site.geom_3857)) / ({2 * HALF_WORLD} / {1 << TOP_LEVEL}))::int AS cy,
+       count(*)::int AS solutions, coalesce(bool_or(s.vacant_places > 0), false) AS vacancy,
+       array_agg(s.type) AS types
+FROM site JOIN solution s ON s.site_id = site.id
+WHERE site.status = 'published' AND s.status = 'published'
+GROUP BY site.id;
+
+CREATE FUNCTION site_cells_refresh(xs float8[], ys float8[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    lvl int;
+    size float8 := {2 * HALF_WORLD} / {1 << TOP_LEVEL};
+    tcx int[];  -- the cells to recompute at the current level
+    tcy int[];
+BEGIN
+    IF xs IS NULL THEN
+        DELETE FROM site_cell;
+        INSERT INTO site_cell
+        SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS}
+        FROM site_cell_source p GROUP BY p.cx, p.cy;
+        FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
+            INSERT INTO site_cell
+            SELECT lvl, c.cx / 2, c.cy / 2, {PARENT_SUMS}
+            FROM site_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2;
+        END LOOP;
+        RETURN;
+    END IF;
+
+    SELECT array_agg(cx), array_agg(cy) INTO tcx, tcy FROM (
+        SELECT DISTINCT floor((x + {HALF_WORLD}) / size)::int AS cx, floor(({HALF_WORLD} - y) / size)::int AS cy
+        FROM unnest(xs, ys) AS p(x, y)) touched;
+    DELETE FROM site_cell c USING unnest(tcx, tcy) AS t(cx, cy)
+    WHERE c.level = {TOP_LEVEL} AND c.cx = t.cx AND c.cy = t.cy;
+    INSERT INTO site_cell
+    SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS}
+    FROM site_cell_source p
+    WHERE p.id IN (SELECT site.id FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site ON site.geom_3857 && ST_MakeEnvelope(
+            -{HALF_WORLD} + t.cx * size, {HALF_WORLD} - (t.cy + 1) * size,
+            -{HALF_WORLD} + (t.cx + 1) * size, {HALF_WORLD} - t.cy * size, 3857))
+      AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy))
+    GROUP BY p.cx, p.cy;
+
+    FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
+        SELECT array_agg(cx), array_agg(cy) INTO tcx, tcy FROM (
+            SELECT DISTINCT cx / 2 AS cx, cy / 2 AS cy FROM unnest(tcx, tcy) AS t(cx, cy)) parents;
+        DELETE FROM site_cell c USING unnest(tcx, tcy) AS t(cx, cy)
+        WHERE c.level = lvl AND c.cx = t.cx AND c.cy = t.cy;
+        INSERT INTO site_cell
+        SELECT lvl, t.cx, t.cy, {PARENT_SUMS}
+        FROM unnest(tcx, tcy) AS t(cx, cy)
+        JOIN site_cell c ON c.level = lvl + 1 AND c.cx BETWEEN 2 * t.cx AND 2 * t.cx + 1
+                        AND c.cy BETWEEN 2 * t.cy AND 2 * t.cy + 1
+        GROUP BY t.cx, t.cy;
+    END LOOP;
 END $$;
 """
 
@@ -155,10 +247,12 @@ CREATE INDEX idx_basemap_label_geom ON basemap_label USING gist (geom);
 
 def upgrade() -> None:
     op.execute(SITE_MERCATOR)
+    op.execute(SITE_CELL)
     op.execute(CHANGE_LOG)
     for table in ("site", "solution"):
         op.execute(TRIGGERS.format(table=table))
     op.execute(BASEMAP)
+    op.execute("SELECT site_cells_refresh(NULL, NULL)")  # a database that already holds a catalogue
 
 
 def downgrade() -> None:
@@ -171,5 +265,8 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION catalogue_record_change(float8[], float8[])")
     op.execute("DROP TABLE catalogue_change")
     op.execute("DROP TABLE catalogue_state")
+    op.execute("DROP FUNCTION site_cells_refresh(float8[], float8[])")
+    op.execute("DROP VIEW site_cell_source")
+    op.execute("DROP TABLE site_cell")
     op.execute("DROP INDEX idx_site_geom_3857")
     op.execute("ALTER TABLE site DROP COLUMN geom_3857")
