@@ -114,33 +114,42 @@ TILESETS = {
 # The types in the order of the nomenclature; a site's main type is the first it offers.
 TYPE_ORDER = "ARRAY[" + ", ".join(f"'{code}'" for code in SOLUTION_TYPES) + "]"
 
-# One row per published site offering at least one published solution that passes the filters, among the
-# sites that `{sites}` selects.
-MATCHING_SITES = """
-    SELECT site.id, site.geom_3857 AS geom, site.name, site.kind, site.position_precision AS precision,
-           site.is_example, array_agg(s.type) AS all_types, count(*) AS solutions,
-           coalesce(bool_or(s.vacant_places > 0), false) AS vacancy,
-           sum(s.vacant_places)::bigint AS vacant_places,
-           :today - (coalesce(site.last_checked_at, max(s.last_checked_at)) AT TIME ZONE 'UTC')::date
-               AS checked_days
-    FROM site JOIN solution s ON s.site_id = site.id
-    WHERE site.status = 'published' AND {sites} AND {filters}
-    GROUP BY site.id
+# The sites a tile shows, among those `{sites}` selects (a condition on `site`), one row each: published,
+# offering at least one published solution that passes the filters.
+FILTERED_SITES = f"""
+    SELECT g.id, g.geom_3857 AS geom, g.name, g.kind, g.precision, g.is_example,
+           ARRAY(SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i) WHERE t = ANY(g.all_types) ORDER BY i)
+               AS types,
+           g.solutions, g.vacancy, g.vacant_places, g.last_checked_at
+    FROM (
+        SELECT site.id, site.geom_3857, site.name, site.kind, site.position_precision AS precision,
+               site.is_example, array_agg(s.type) AS all_types, count(*) AS solutions,
+               coalesce(bool_or(s.vacant_places > 0), false) AS vacancy, sum(s.vacant_places) AS vacant_places,
+               coalesce(site.last_checked_at, max(s.last_checked_at)) AS last_checked_at
+        FROM site JOIN solution s ON s.site_id = site.id
+        WHERE site.status = 'published' AND {{sites}} AND {{filters}}
+        GROUP BY site.id
+    ) g
+"""
+# The same without filters, kept ready by the catalogue triggers (site_summary, migration 0002).
+ALL_SITES = """
+    SELECT site.id, site.geom_3857 AS geom, site.name, site.kind, site.precision, site.is_example, site.types,
+           site.solutions, site.vacancy, site.vacant_places, site.last_checked_at
+    FROM site_summary site WHERE {sites}
 """
 
-SITE_COLUMNS = f"""p.id, p.name, p.kind,
-    (SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i) WHERE t = ANY(p.all_types) ORDER BY i LIMIT 1)
-        AS type,
-    array_to_string(ARRAY(SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i)
-                          WHERE t = ANY(p.all_types) ORDER BY i), ',') AS types,
-    p.solutions, p.vacancy, p.vacant_places, p.checked_days, p.precision, p.is_example"""
+SITE_COLUMNS = """p.id, p.name, p.kind, p.types[1] AS type, array_to_string(p.types, ',') AS types, p.solutions,
+    p.vacancy, p.vacant_places, :today - (p.last_checked_at AT TIME ZONE 'UTC')::date AS checked_days,
+    p.precision, p.is_example"""
 
 TYPE_COLUMNS = ", ".join(f"NULLIF(cells.n_{code}, 0) AS {code}" for code in SOLUTION_TYPES)
+TYPE_COUNTS = ", ".join(f"count(*) FILTER (WHERE '{code}' = ANY(types)) AS n_{code}" for code in SOLUTION_TYPES)
 
 CLUSTER_LAYERS = f"""
 SELECT (SELECT version FROM catalogue_state) AS version,
     coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
-        SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.sum_x / cells.sites, cells.sum_y / cells.sites), 3857),
+        SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.sum_x_cm / 100.0 / cells.sites,
+                                                     cells.sum_y_cm / 100.0 / cells.sites), 3857),
                             ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom,
                cells.sites AS count, cells.solutions, cells.vacant_sites, {TYPE_COLUMNS}
         FROM cells WHERE cells.sites > 1 ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
@@ -157,8 +166,8 @@ PYRAMID_TILE = """
 WITH cells AS (
     SELECT * FROM site_cell
     WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
-), lone AS (""" + MATCHING_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)",
-                                        filters="s.status = 'published'") + ")" + CLUSTER_LAYERS
+), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)") + ")" \
+    + CLUSTER_LAYERS
 
 # Clustering zooms with filters: the sites of the tile are placed in the cells of a grid aligned on it; a
 # point belongs to the cell (and tile) whose west and north edges it lies on or after, so that tiles never
@@ -167,32 +176,29 @@ CLUSTERED_TILE = """
 WITH grid AS (
     SELECT ST_XMin(box) AS x0, ST_YMax(box) AS y0, (ST_XMax(box) - ST_XMin(box)) / :grid AS cell
     FROM ST_TileEnvelope(:z, :x, :y) AS box
-), matching AS (""" + MATCHING_SITES.format(sites="site.geom_3857 && ST_TileEnvelope(:z, :x, :y)",
-                                            filters="{filters}") + """
+), matching AS ({source}
 ), placed AS (
     SELECT m.*, floor((ST_X(m.geom) - grid.x0) / grid.cell)::int AS cx,
            floor((grid.y0 - ST_Y(m.geom)) / grid.cell)::int AS cy
     FROM matching m, grid
 ), cells AS (
-    SELECT cx, cy, count(*) AS sites, min(id) AS first_id, sum(ST_X(geom)) AS sum_x, sum(ST_Y(geom)) AS sum_y,
-           sum(solutions)::bigint AS solutions, count(*) FILTER (WHERE vacancy) AS vacant_sites,
-           {type_counts}
+    SELECT cx, cy, count(*) AS sites, min(id) AS first_id, sum(round(ST_X(geom) * 100)::bigint) AS sum_x_cm,
+           sum(round(ST_Y(geom) * 100)::bigint) AS sum_y_cm,
+           sum(solutions)::bigint AS solutions, count(*) FILTER (WHERE vacancy) AS vacant_sites, {type_counts}
     FROM placed
     WHERE cx BETWEEN 0 AND :grid - 1 AND cy BETWEEN 0 AND :grid - 1
     GROUP BY cx, cy
 ), lone AS (
     SELECT placed.* FROM placed JOIN cells ON cells.first_id = placed.id AND cells.sites = 1
-)""" + CLUSTER_LAYERS
+)""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
 
 # Deeper zooms: every site, with those within the buffer so that symbols crossing the edge are whole.
-SITES_TILE = """
-WITH matching AS (""" + MATCHING_SITES.format(
-    sites=f"site.geom_3857 && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})",
-    filters="{filters}") + """
+SITES_TILE = f"""
+WITH matching AS ({{source}}
 )
 SELECT (SELECT version FROM catalogue_state) AS version,
-    coalesce((SELECT ST_AsMVT(t, 'sites', {extent}, 'geom', 'id') FROM (
-        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {extent}, {buffer}, true) AS geom, {site_columns}
+    coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
+        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom, {SITE_COLUMNS}
         FROM matching p
         -- past the cap, sites inside the tile go before those in its margin
         ORDER BY p.geom && ST_TileEnvelope(:z, :x, :y) DESC, p.id LIMIT :max_features) t), '')
@@ -200,17 +206,22 @@ SELECT (SELECT version FROM catalogue_state) AS version,
 """
 
 
-def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) -> tuple[str, dict]:
-    clustered = z <= cluster_max_zoom
-    if clustered and z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
-        return PYRAMID_TILE, {}
+def _sites(filters: SolutionFilters, sites: str) -> tuple[str, dict]:
+    if filters == SolutionFilters():
+        return ALL_SITES.format(sites=sites), {}
     where, binds = solution_filter_sql(filters, "s")
-    if clustered:
-        counts = ",\n           ".join(
-            f"count(*) FILTER (WHERE '{code}' = ANY(all_types)) AS n_{code}" for code in SOLUTION_TYPES)
-        return CLUSTERED_TILE.format(filters=where, type_counts=counts), {**binds, "grid": CLUSTER_GRID}
-    sql = SITES_TILE.format(filters=where, site_columns=SITE_COLUMNS, extent=EXTENT, buffer=BUFFER)
-    return sql, binds
+    return FILTERED_SITES.format(sites=sites, filters=where), binds
+
+
+def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) -> tuple[str, dict]:
+    """The SQL of a solutions tile and its bind parameters (besides z, x, y, today, max_features)."""
+    if z > cluster_max_zoom:
+        source, binds = _sites(filters, f"site.geom_3857 && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})")
+        return SITES_TILE.format(source=source), binds
+    if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
+        return PYRAMID_TILE, {}
+    source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
+    return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
 
 
 def _area_layer(layer: str, minzoom: int = 0) -> str:

@@ -379,3 +379,23 @@ def test_the_tiles_index_lists_tilesets_and_no_third_party_basemap_by_default(cl
     body = client.get("/tiles/").get_json()
     assert {t["name"] for t in body["tilesets"]} == {"solutions", "basemap"}
     assert body["raster_basemap"] is None
+
+
+def test_the_cluster_pyramid_kept_by_the_triggers_equals_a_full_rebuild(engine):
+    with engine.connect() as conn:  # rolled back when the block ends
+        site_id, other_id = conn.execute(text(
+            "SELECT id FROM site WHERE is_example ORDER BY id LIMIT 2")).scalars().all()
+        conn.execute(text("UPDATE site SET geom = ST_SetSRID(ST_MakePoint(3.06, 50.63), 4326) WHERE id = :id"),
+                     {"id": site_id})  # moved to Lille
+        conn.execute(text("UPDATE solution SET status = 'archived' WHERE site_id = :id"), {"id": other_id})
+        conn.execute(text("UPDATE solution SET vacant_places = capacity WHERE is_example AND capacity > 0"))
+        conn.execute(text("DELETE FROM site WHERE id = (SELECT max(id) FROM site WHERE is_example)"))
+        kept = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3")).all()
+                for table in ("site_cell", "site_summary")]
+        conn.execute(text("SELECT site_cells_refresh(NULL, NULL)"))
+        rebuilt = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3")).all()
+                   for table in ("site_cell", "site_summary")]
+        assert kept == rebuilt
+        assert conn.execute(text("SELECT sum(sites) FROM site_cell WHERE level = 3")).scalar() == conn.execute(text(
+            "SELECT count(DISTINCT site.id) FROM site JOIN solution s ON s.site_id = site.id "
+            "WHERE site.status = 'published' AND s.status = 'published'")).scalar()

@@ -100,22 +100,49 @@ BEGIN
 END $$;
 """
 
-# The cluster pyramid: per cell of the grid of every clustering zoom, what its published sites add up to
-# when no filter applies (the map's default view), so that a national tile reads 64 rows instead of
-# aggregating the whole catalogue. Level L holds the cells of zoom-L tiles, i.e. the 8 x 8 cells of a zoom
-# L-3 tile; every figure is a sum (or min), so a cell is its four children added up. The catalogue triggers
-# keep it exact: the level-14 cells around touched positions are recomputed from the rows, then their
-# ancestors from their children; a bulk change rebuilds it whole.
+# What the map shows when no filter applies (its default view), kept ready so that a tile reads it instead
+# of aggregating the catalogue:
+# - site_summary: one row per published site offering at least one published solution, with what a tile
+#   says about it;
+# - site_cell, the cluster pyramid: per cell of the grid of every clustering zoom, what its sites add up to.
+#   Level L holds the cells of zoom-L tiles, i.e. the 8 x 8 cells of a zoom L-3 tile; every figure is a sum
+#   (or a min), so a cell is its four children added up.
+# The catalogue triggers keep both exact: the summaries of the sites in the level-14 cells around the touched
+# positions are recomputed from the rows, then those cells, then their ancestors from their children; a bulk
+# change rebuilds everything.
 TYPES = ("places_lycee", "structure_innovante", "apprentissage", "service_civique", "formation_regionale",
          "mission_locale", "clause_sociale", "greta", "accueil_orientation", "e2c", "epide")
+TYPE_ORDER = "ARRAY[" + ", ".join(f"'{t}'" for t in TYPES) + "]"
 TOP_LEVEL, BOTTOM_LEVEL = 14, 3
 HALF_WORLD = 20037508.342789244
-CELL_SUMS = ("count(*), sum(p.solutions), count(*) FILTER (WHERE p.vacancy), sum(p.x), sum(p.y), min(p.id), "
+CELL_SIZE = f"({2 * HALF_WORLD} / {1 << TOP_LEVEL})"
+# Positions are summed in whole centimetres: integer sums are exact whatever the order, so a cell recomputed
+# after an edit and undo is the very same cell.
+CELL_SUMS = ("count(*), sum(p.solutions), count(*) FILTER (WHERE p.vacancy), "
+             "sum(round(ST_X(p.geom_3857) * 100)::bigint), sum(round(ST_Y(p.geom_3857) * 100)::bigint), min(p.id), "
              + ", ".join(f"count(*) FILTER (WHERE '{t}' = ANY(p.types))" for t in TYPES))
-PARENT_SUMS = ("sum(c.sites), sum(c.solutions), sum(c.vacant_sites), sum(c.sum_x), sum(c.sum_y), min(c.first_id), "
+PARENT_SUMS = ("sum(c.sites), sum(c.solutions), sum(c.vacant_sites), sum(c.sum_x_cm), sum(c.sum_y_cm), min(c.first_id), "
                + ", ".join(f"sum(c.n_{t})" for t in TYPES))
 
-SITE_CELL = f"""
+SUMMARIES = f"""
+CREATE TABLE site_summary (
+    id bigint PRIMARY KEY,
+    geom_3857 geometry(Point, 3857) NOT NULL,
+    cx integer NOT NULL,  -- the level-{TOP_LEVEL} cell
+    cy integer NOT NULL,
+    name text NOT NULL,
+    kind text NOT NULL,
+    precision text NOT NULL,
+    is_example boolean NOT NULL,
+    types text[] NOT NULL,  -- offered, in the order of the nomenclature
+    solutions integer NOT NULL,
+    vacancy boolean NOT NULL,
+    vacant_places bigint,
+    last_checked_at timestamptz
+);
+CREATE INDEX idx_site_summary_geom_3857 ON site_summary USING gist (geom_3857);
+CREATE INDEX ix_site_summary_cell ON site_summary (cx, cy);
+
 CREATE TABLE site_cell (
     level smallint NOT NULL,
     cx integer NOT NULL,
@@ -123,37 +150,43 @@ CREATE TABLE site_cell (
     sites integer NOT NULL,
     solutions integer NOT NULL,
     vacant_sites integer NOT NULL,
-    sum_x float8 NOT NULL,
-    sum_y float8 NOT NULL,
+    sum_x_cm bigint NOT NULL,  -- for the centroid: sum of the EPSG:3857 x of the sites, in centimetres
+    sum_y_cm bigint NOT NULL,
     first_id bigint NOT NULL,
     {", ".join(f"n_{t} integer NOT NULL" for t in TYPES)},
     PRIMARY KEY (level, cx, cy)
 );
 
--- Published sites with their published solutions, placed in the level-{TOP_LEVEL} cells, as a view so that a
--- restriction on the site id (an incremental refresh) is applied before grouping.
-CREATE VIEW site_cell_source AS
-SELECT site.id, site.geom_3857, ST_X(site.geom_3857) AS x, ST_Y(site.geom_3857) AS y,
-       floor((ST_X(site.geom_3857) + {HALF_WORLD}) / ({2 * HALF_WORLD} / {1 << TOP_LEVEL}))::int AS cx,
-       floor(({HALF_WORLD} - ST_Y(site.geom_3857)) / ({2 * HALF_WORLD} / {1 << TOP_LEVEL}))::int AS cy,
-       count(*)::int AS solutions, coalesce(bool_or(s.vacant_places > 0), false) AS vacancy,
-       array_agg(s.type) AS types
-FROM site JOIN solution s ON s.site_id = site.id
-WHERE site.status = 'published' AND s.status = 'published'
-GROUP BY site.id;
+-- The summaries, computed from the rows (a condition on id is applied before grouping)
+CREATE VIEW site_summary_source AS
+    SELECT g.id, g.geom_3857,
+           floor((ST_X(g.geom_3857) + {HALF_WORLD}) / {CELL_SIZE})::int AS cx,
+           floor(({HALF_WORLD} - ST_Y(g.geom_3857)) / {CELL_SIZE})::int AS cy,
+           g.name, g.kind, g.position_precision AS precision, g.is_example,
+           ARRAY(SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i) WHERE t = ANY(g.all_types) ORDER BY i)
+               AS types,
+           g.solutions, g.vacancy, g.vacant_places, g.last_checked_at
+    FROM (
+        SELECT site.id, site.geom_3857, site.name, site.kind, site.position_precision, site.is_example,
+               array_agg(s.type) AS all_types, count(*)::int AS solutions,
+               coalesce(bool_or(s.vacant_places > 0), false) AS vacancy, sum(s.vacant_places) AS vacant_places,
+               coalesce(site.last_checked_at, max(s.last_checked_at)) AS last_checked_at
+        FROM site JOIN solution s ON s.site_id = site.id
+        WHERE site.status = 'published' AND s.status = 'published'
+        GROUP BY site.id
+    ) g;
 
 CREATE FUNCTION site_cells_refresh(xs float8[], ys float8[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     lvl int;
-    size float8 := {2 * HALF_WORLD} / {1 << TOP_LEVEL};
     tcx int[];  -- the cells to recompute at the current level
     tcy int[];
 BEGIN
     IF xs IS NULL THEN
+        DELETE FROM site_summary;
+        INSERT INTO site_summary SELECT * FROM site_summary_source;
         DELETE FROM site_cell;
-        INSERT INTO site_cell
-        SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS}
-        FROM site_cell_source p GROUP BY p.cx, p.cy;
+        INSERT INTO site_cell SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS} FROM site_summary p GROUP BY p.cx, p.cy;
         FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
             INSERT INTO site_cell
             SELECT lvl, c.cx / 2, c.cy / 2, {PARENT_SUMS}
@@ -163,17 +196,23 @@ BEGIN
     END IF;
 
     SELECT array_agg(cx), array_agg(cy) INTO tcx, tcy FROM (
-        SELECT DISTINCT floor((x + {HALF_WORLD}) / size)::int AS cx, floor(({HALF_WORLD} - y) / size)::int AS cy
+        SELECT DISTINCT floor((x + {HALF_WORLD}) / {CELL_SIZE})::int AS cx,
+                        floor(({HALF_WORLD} - y) / {CELL_SIZE})::int AS cy
         FROM unnest(xs, ys) AS p(x, y)) touched;
+    DELETE FROM site_summary p USING unnest(tcx, tcy) AS t(cx, cy) WHERE p.cx = t.cx AND p.cy = t.cy;
+    INSERT INTO site_summary
+    SELECT p.* FROM site_summary_source p
+    WHERE p.id = ANY(ARRAY(
+        SELECT site.id FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site ON site.geom_3857 && ST_MakeEnvelope(
+            -{HALF_WORLD} + t.cx * {CELL_SIZE}, {HALF_WORLD} - (t.cy + 1) * {CELL_SIZE},
+            -{HALF_WORLD} + (t.cx + 1) * {CELL_SIZE}, {HALF_WORLD} - t.cy * {CELL_SIZE}, 3857)))
+      AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy))
+    ON CONFLICT (id) DO NOTHING;  -- a site on the edge of two touched cells is found twice
     DELETE FROM site_cell c USING unnest(tcx, tcy) AS t(cx, cy)
     WHERE c.level = {TOP_LEVEL} AND c.cx = t.cx AND c.cy = t.cy;
     INSERT INTO site_cell
     SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS}
-    FROM site_cell_source p
-    WHERE p.id IN (SELECT site.id FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site ON site.geom_3857 && ST_MakeEnvelope(
-            -{HALF_WORLD} + t.cx * size, {HALF_WORLD} - (t.cy + 1) * size,
-            -{HALF_WORLD} + (t.cx + 1) * size, {HALF_WORLD} - t.cy * size, 3857))
-      AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy))
+    FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site_summary p ON p.cx = t.cx AND p.cy = t.cy
     GROUP BY p.cx, p.cy;
 
     FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
@@ -247,7 +286,7 @@ CREATE INDEX idx_basemap_label_geom ON basemap_label USING gist (geom);
 
 def upgrade() -> None:
     op.execute(SITE_MERCATOR)
-    op.execute(SITE_CELL)
+    op.execute(SUMMARIES)
     op.execute(CHANGE_LOG)
     for table in ("site", "solution"):
         op.execute(TRIGGERS.format(table=table))
@@ -266,7 +305,8 @@ def downgrade() -> None:
     op.execute("DROP TABLE catalogue_change")
     op.execute("DROP TABLE catalogue_state")
     op.execute("DROP FUNCTION site_cells_refresh(float8[], float8[])")
-    op.execute("DROP VIEW site_cell_source")
+    op.execute("DROP VIEW site_summary_source")
     op.execute("DROP TABLE site_cell")
+    op.execute("DROP TABLE site_summary")
     op.execute("DROP INDEX idx_site_geom_3857")
     op.execute("ALTER TABLE site DROP COLUMN geom_3857")
