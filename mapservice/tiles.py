@@ -21,10 +21,12 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import cachetools
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from .params import SolutionFilters, TileCoordinates
 from .queries import solution_filter_sql
@@ -316,23 +318,42 @@ ORDER BY c.version
 
 class TileCache:
     """Rendered tiles by (tileset, z, x, y, filters, day) within a byte budget, least recently used out first.
-    One per process; safe across threads."""
+    One per process; safe across threads. It reads the catalogue version on a connection of its own, in
+    autocommit: one round trip per request, and none of the checkout and rollback of a pooled connection, so
+    that a cached tile costs no more."""
 
-    def __init__(self, max_bytes: int, cluster_max_zoom: int):
+    def __init__(self, max_bytes: int, cluster_max_zoom: int, engine: Engine):
         self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
         self._lock = threading.Lock()
         self._cluster_max_zoom = cluster_max_zoom
+        self._engine = engine
+        self._conn: Connection | None = None
         self.catalogue_version: int | None = None
         self.reference_version: str | None = None
 
     def __len__(self) -> int:
         return len(self._tiles)
 
-    def sync(self, conn: Connection) -> None:
+    def _state(self) -> list:
+        for attempt in range(2):
+            try:
+                if self._conn is None:
+                    self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                return self._conn.execute(CACHE_STATE, {"known": self.catalogue_version or 0}).all()
+            except DBAPIError:
+                # The server closed the connection (restart, idle timeout): one new try on a new one.
+                if self._conn is not None:
+                    self._conn.invalidate()
+                    self._conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def sync(self) -> None:
         """Catch up with the catalogue: evict the tiles that changes since the last call touched."""
-        rows = conn.execute(CACHE_STATE, {"known": self.catalogue_version or 0}).all()
-        current, reference = rows[0].current, rows[0].reference
         with self._lock:
+            rows = self._state()
+            current, reference = rows[0].current, rows[0].reference
             if reference != self.reference_version:
                 self._evict(lambda key: key[0] == "basemap")
                 self.reference_version = reference
@@ -379,30 +400,32 @@ def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def solutions_tile(conn: Connection, cache: TileCache, tile: TileCoordinates, filters: SolutionFilters,
-                   cluster_max_zoom: int, max_features: int) -> Tile:
-    cache.sync(conn)
+def solutions_tile(connect: Callable[[], Connection], cache: TileCache, tile: TileCoordinates,
+                   filters: SolutionFilters, cluster_max_zoom: int, max_features: int) -> Tile:
+    """The tile from the cache, or rendered on the connection `connect()` gives (and kept)."""
+    cache.sync()
     day = today()  # tiles say how many days ago a site was checked: they are valid for a day
     key = ("solutions", tile.z, tile.x, tile.y, filters, day)
     found = cache.get(key)
     if found:
         return found
     sql, binds = solutions_tile_sql(filters, tile.z, cluster_max_zoom)
-    row = conn.execute(text(sql), {"z": tile.z, "x": tile.x, "y": tile.y, "today": day,
-                                   "max_features": max_features, **binds}).one()
+    row = connect().execute(text(sql), {"z": tile.z, "x": tile.x, "y": tile.y, "today": day,
+                                        "max_features": max_features, **binds}).one()
     rendered = make_tile(bytes(row.mvt))
     cache.put(key, rendered, row.version)
     return rendered
 
 
-def basemap_tile(conn: Connection, cache: TileCache, tile: TileCoordinates, max_features: int) -> Tile:
-    cache.sync(conn)
+def basemap_tile(connect: Callable[[], Connection], cache: TileCache, tile: TileCoordinates,
+                 max_features: int) -> Tile:
+    cache.sync()
     key = ("basemap", tile.z, tile.x, tile.y, None, None)
     found = cache.get(key)
     if found:
         return found
-    row = conn.execute(text(BASEMAP_TILE), {"z": tile.z, "x": tile.x, "y": tile.y,
-                                            "max_features": max_features}).one()
+    row = connect().execute(text(BASEMAP_TILE), {"z": tile.z, "x": tile.x, "y": tile.y,
+                                                 "max_features": max_features}).one()
     rendered = make_tile(bytes(row.mvt))
     cache.put(key, rendered)
     return rendered

