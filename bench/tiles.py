@@ -35,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import text  # noqa: E402
 
 import harness  # noqa: E402
-from mapservice import tiles  # noqa: E402
+from werkzeug.datastructures import MultiDict  # noqa: E402
+
+from mapservice import params, tiles  # noqa: E402
 from mapservice.db import make_engine, resolve_database_url  # noqa: E402
 from mapservice.params import SolutionFilters  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
@@ -63,12 +65,12 @@ def sample_tiles(engine, per_zoom: int) -> dict[int, list[tuple[int, int, int]]]
     return sampled
 
 
-def raw_sql(engine, sampled, settings: Settings, repeat: int = 3) -> dict:
+def raw_sql(engine, sampled, settings: Settings, filters: SolutionFilters, repeat: int = 3) -> dict:
     """The tile's SQL alone, on one open connection: ms per tile and the tile's size."""
     result = {}
     with engine.connect() as conn:
         for z, coords in sampled.items():
-            sql, binds = tiles.solutions_tile_sql(SolutionFilters(), z, settings.tile_cluster_max_zoom)
+            sql, binds = tiles.solutions_tile_sql(filters, z, settings.tile_cluster_max_zoom)
             statement = text(sql)
             samples, sizes, gzipped = [], [], []
             for _ in range(repeat):
@@ -85,24 +87,27 @@ def raw_sql(engine, sampled, settings: Settings, repeat: int = 3) -> dict:
     return result
 
 
-def http_latency(url: str, sampled, rounds: int) -> dict:
-    """Per zoom: cold (first request of each tile to a fresh server) and warm (cache hits) latencies."""
+def http_latency(url: str, sampled, rounds: int, query: str) -> dict:
+    """Per zoom: cold (first request of each tile to a fresh server) and warm (cache hits) latencies; and the
+    floor: a request that reads no database (the tiles index)."""
     cold = {z: [] for z in sampled}
     warm = {z: [] for z in sampled}
+    floor = []
     for _ in range(rounds):
         with harness.gunicorn(url, workers=1) as base:
             client = harness.KeepAliveClient(base)
-            client.get("/tiles/solutions.json")  # first connection to the database
+            client.get("/tiles/basemap/0/0/0.mvt")  # opens the database connections (pool and cache)
+            floor += harness.time_each([lambda: client.get("/tiles/")] * 50, warmup=10)
             for z, coords in sampled.items():
                 for _, x, y in coords:
-                    path = f"/tiles/solutions/{z}/{x}/{y}.mvt"
+                    path = f"/tiles/solutions/{z}/{x}/{y}.mvt{query}"
                     cold[z] += harness.time_each([lambda p=path: client.get(p, {"Accept-Encoding": "gzip"})],
                                                  warmup=0)
                     warm[z] += harness.time_each([lambda p=path: client.get(p, {"Accept-Encoding": "gzip"})] * 3,
                                                  warmup=0)
             client.close()
-    return {z: {"cold": harness.percentiles(cold[z]),
-                "warm": harness.percentiles(warm[z])} for z in sampled}
+    result = {z: {"cold": harness.percentiles(cold[z]), "warm": harness.percentiles(warm[z])} for z in sampled}
+    return result, harness.percentiles(floor)
 
 
 @contextlib.contextmanager
@@ -149,7 +154,8 @@ def tipg_latency(base: str, sampled) -> dict:
 
 
 def wrk(base: str, paths: list[str], seconds: int = 10) -> dict:
-    """Requests per second over `seconds`, cycling through `paths` (after a 3 s warm-up run)."""
+    """Requests per second over `seconds`, cycling through `paths`, after a 10 s warm-up run (every worker
+    has its own cache: each must have seen every tile)."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
                  "i = 0\n"
@@ -159,7 +165,7 @@ def wrk(base: str, paths: list[str], seconds: int = 10) -> dict:
                  "end\n")
     script.close()
     try:
-        subprocess.run(["wrk", "-t2", "-c8", "-d3s", "-s", script.name, base], check=True, capture_output=True)
+        subprocess.run(["wrk", "-t2", "-c8", "-d10s", "-s", script.name, base], check=True, capture_output=True)
         out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", script.name, base],
                              check=True, capture_output=True, text=True).stdout
     finally:
@@ -178,6 +184,7 @@ def main() -> None:
     parser.add_argument("--per-zoom", type=int, default=20, help="distinct tiles per zoom")
     parser.add_argument("--rounds", type=int, default=3, help="server restarts for cold requests (2 or more)")
     parser.add_argument("--no-tipg", action="store_true")
+    parser.add_argument("--filters", default="", help="search filters for our tiles, e.g. type=apprentissage")
     args = parser.parse_args()
     if args.sites:
         import synthetic
@@ -194,12 +201,14 @@ def main() -> None:
         counts = conn.execute(text(f"SELECT count(*) FROM {TIPG_VIEW}")).scalar()
     sampled = sample_tiles(engine, args.per_zoom)
     print(f"tiles — {counts} published sites; {sum(map(len, sampled.values()))} tiles over zooms {ZOOMS}; "
-          f"{dt.date.today()}", flush=True)
+          f"filters: {args.filters or 'none'}; {dt.date.today()}", flush=True)
 
-    sql = raw_sql(engine, sampled, settings)
+    query = f"?{args.filters}" if args.filters else ""
+    filters = params.solution_filters(MultiDict([tuple(p.split("=", 1)) for p in args.filters.split("&") if p]))
+    sql = raw_sql(engine, sampled, settings, filters)
     engine.dispose()
-    http = http_latency(url, sampled, args.rounds)
-    paths = [f"/tiles/solutions/{z}/{x}/{y}.mvt" for coords in sampled.values() for z, x, y in coords]
+    http, floor = http_latency(url, sampled, args.rounds, query)
+    paths = [f"/tiles/solutions/{z}/{x}/{y}.mvt{query}" for coords in sampled.values() for z, x, y in coords]
     with harness.gunicorn(url, workers=2) as base:
         ours = wrk(base, paths)
     theirs = None
@@ -220,7 +229,9 @@ def main() -> None:
             t = tipg_ms[z]
             line += f" | {t['ms']['p50']:8.1f} {t['ms']['p95']:5.1f} {t['max_kb']:7.1f}"
         print(line)
-    print(f"\nwarm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
+    print(f"\nHTTP floor (a request reading no database, same server): p50 {floor['p50']:.2f} ms, "
+          f"p95 {floor['p95']:.2f} ms")
+    print(f"warm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
           f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']})")
     if theirs:
         print(f"                                           tipg {theirs['rps']:.0f} req/s "
