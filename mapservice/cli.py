@@ -160,13 +160,12 @@ def serve(host, port):
          "--access-logfile", "-", "mapservice:create_app()"],
         env=env,
     )
-    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    # Ctrl+C or a service manager's SIGTERM: stop gunicorn, then the database if we started it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.terminate())
     time.sleep(0.5)
     click.echo(f"\nmapservice is running at http://{host}:{port}/  (Ctrl+C to stop)\n")
     try:
-        server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
         server.wait()
     finally:
         if started_here:

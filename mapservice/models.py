@@ -90,6 +90,8 @@ class Commune(Base):
     town_hall = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     town_hall_is_exact: Mapped[bool] = mapped_column(Boolean)
     town_hall_address: Mapped[str | None] = mapped_column(Text)
+    # The name as the search box compares it (migration 0002): "Saint-Étienne" -> "st etienne".
+    name_search: Mapped[str] = mapped_column(Text, Computed("search_normalise(name)", persisted=True))
 
 
 Index("ix_commune_postcodes", Commune.postcodes, postgresql_using="gin")
@@ -132,7 +134,7 @@ class Site(CatalogueRow, Base):
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), index=True)
     # A site without a position would silently vanish from every search: the position is mandatory.
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
-    # The same position in Web Mercator, where vector tiles are cut (migration 0002).
+    # The same position in Web Mercator, where vector tiles are cut (migration 0003).
     geom_3857 = mapped_column(Geometry("POINT", srid=3857, spatial_index=True),
                               Computed("ST_Transform(geom, 3857)", persisted=True))
     position_precision: Mapped[str] = mapped_column(String(10))

@@ -2,10 +2,12 @@
 what to fix; returns plain values the SQL layer can trust."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .errors import InvalidParameter
 from .taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
@@ -117,16 +119,241 @@ def solution_filters(args: Mapping[str, str]) -> SolutionFilters:
     )
 
 
+def known_only(args: Mapping[str, str], allowed: Iterable[str]) -> None:
+    """A misspelt parameter would be silently ignored and give a wrong answer: refuse it instead."""
+    allowed = tuple(allowed)
+    unknown = [name for name in args if name not in allowed]
+    if unknown:
+        raise InvalidParameter(
+            f"Paramètre inconnu : {', '.join(repr(n) for n in unknown)}. "
+            f"Paramètres possibles : {', '.join(allowed)}.", parameter=unknown[0])
+
+
+FILTER_PARAMETERS = ("type", "voie", "formula", "level", "domain", "has_vacancy", "open_to_minors", "starts_before")
+
+
+# -- Where a search starts: a position, or a named area ------------------------------------------------
+
+@dataclass(frozen=True)
+class Area:
+    """A commune (INSEE code, arrondissements included), a postcode, a département or a région."""
+
+    kind: str
+    code: str
+
+
+AREA_CODES = {
+    # kind: (pattern, example)
+    "commune": (re.compile(r"^(\d{5}|2[AB]\d{3})$"), "code INSEE à 5 caractères, par exemple 69123 ou 2A004"),
+    "postcode": (re.compile(r"^\d{5}$"), "code postal à 5 chiffres, par exemple 69001"),
+    "departement": (re.compile(r"^(\d{2}|2[AB]|97\d)$"), "code de département, par exemple 69, 2A ou 974"),
+    "region": (re.compile(r"^\d{2}$"), "code de région INSEE à 2 chiffres, par exemple 84"),
+}
+ORIGIN_PARAMETERS = ("lat", "lon", *AREA_CODES)
+
+
+def origin(args: Mapping[str, str], kinds: Iterable[str] = tuple(AREA_CODES)) -> Point | Area:
+    """Exactly one origin: ?lat=&lon=, or one of ?commune= ?postcode= ?departement= ?region=."""
+    kinds = tuple(kinds)
+    given = [k for k in kinds if (args.get(k) or "").strip()]
+    has_point = any((args.get(k) or "").strip() for k in ("lat", "lon"))
+    choices_text = "une position (lat et lon) ou " + " ou ".join(repr(k) for k in kinds)
+    if len(given) + has_point == 0:
+        raise InvalidParameter(f"Indiquez d'où chercher : {choices_text}.", parameter="lat")
+    if len(given) + has_point > 1:
+        raise InvalidParameter(f"Indiquez un seul point de départ : {choices_text}, pas plusieurs.",
+                               parameter=given[0])
+    if has_point:
+        return point(args)
+    kind = given[0]
+    code = args[kind].strip().upper()
+    pattern, example = AREA_CODES[kind]
+    if not pattern.match(code):
+        raise InvalidParameter(f"'{kind}' attend un {example}, reçu '{args[kind]}'.", parameter=kind)
+    return Area(kind=kind, code=code)
+
+
+# -- Nearest solutions --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DistanceCursor:
+    """Where a page of nearest results ended: the last distance (metres, exact) and id."""
+
+    distance_m: float
+    id: int
+
+
+def encode_cursor(*values) -> str:
+    return base64.urlsafe_b64encode(",".join(repr(v) for v in values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(args: Mapping[str, str], name: str, parts: int) -> list[str] | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        values = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split(",")
+    except (ValueError, UnicodeDecodeError):
+        values = []
+    if len(values) != parts:
+        raise InvalidParameter(f"'{name}' n'est pas un curseur valide : reprenez le lien 'next' de la page "
+                               "précédente tel quel.", parameter=name)
+    return values
+
+
+def distance_cursor(args: Mapping[str, str]) -> DistanceCursor | None:
+    values = _decode_cursor(args, "after", 2)
+    if values is None:
+        return None
+    try:
+        cursor = DistanceCursor(distance_m=float(values[0]), id=int(values[1]))
+    except ValueError:
+        cursor = None
+    if cursor is None or not math.isfinite(cursor.distance_m) or cursor.distance_m < 0:
+        raise InvalidParameter("'after' n'est pas un curseur valide : reprenez le lien 'next' de la page "
+                               "précédente tel quel.", parameter="after")
+    return cursor
+
+
 @dataclass(frozen=True)
 class NearestQuery:
-    origin: Point
+    origin: Point | Area
     limit: int
+    filters: SolutionFilters = SolutionFilters()
+    radius_km: float | None = None  # None: widen step by step until `limit` solutions are found
+    in_area: bool = False  # only solutions inside the origin area
+    after: DistanceCursor | None = None
+
+
+NEAREST_PARAMETERS = (*ORIGIN_PARAMETERS, "radius", "in_area", "limit", "after", *FILTER_PARAMETERS)
+
+
+def nearest(args: Mapping[str, str], default_limit: int, max_limit: int, max_radius_km: float = 200) -> NearestQuery:
+    known_only(args, NEAREST_PARAMETERS)
+    start = origin(args)
+    radius = None
+    raw = (args.get("radius") or "").strip()
+    if raw:
+        try:
+            radius = float(raw)
+        except ValueError:
+            raise InvalidParameter(f"'radius' est un rayon en km (un nombre), reçu '{raw}'.",
+                                   parameter="radius") from None
+        if not math.isfinite(radius) or radius <= 0:
+            raise InvalidParameter(f"'radius' est un rayon en km strictement positif, reçu '{raw}'.",
+                                   parameter="radius")
+        if radius > max_radius_km:
+            raise InvalidParameter(
+                f"'radius' est trop grand : {max_radius_km:g} km au plus, reçu {raw}. Sans 'radius', "
+                "la recherche s'élargit d'elle-même jusqu'à trouver des résultats.", parameter="radius")
+    # Searching "in a département" or "in a région" means inside it; around a commune or a postcode, not.
+    in_area = isinstance(start, Area) and start.kind in ("departement", "region")
+    if (args.get("in_area") or "").strip():
+        in_area = boolean(args, "in_area")
+        if in_area and not isinstance(start, Area):
+            raise InvalidParameter("'in_area' ne s'applique qu'à une recherche depuis une commune, un code postal, "
+                                   "un département ou une région.", parameter="in_area")
+    return NearestQuery(origin=start, limit=integer(args, "limit", default_limit, 1, max_limit),
+                        filters=solution_filters(args), radius_km=radius, in_area=in_area,
+                        after=distance_cursor(args))
+
+
+def identifier(value: str, what: str) -> int:
+    """A catalogue id taken from the URL path."""
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidParameter(f"L'identifiant de {what} est un nombre entier positif, reçu '{value}'.",
+                               parameter="id")
+    return int(value)
+
+
+# -- Place search (the search box) -------------------------------------------------------------------
+
+PLACE_KINDS = {
+    "commune": "Commune ou arrondissement",
+    "postcode": "Code postal",
+    "departement": "Département",
+    "region": "Région",
+}
+
+
+@dataclass(frozen=True)
+class PlaceQuery:
+    text: str
+    limit: int
+    kinds: tuple[str, ...]
+
+
+def place_search(args: Mapping[str, str], default_limit: int = 10, max_limit: int = 20) -> PlaceQuery:
+    known_only(args, ("q", "kind", "limit"))
+    text = " ".join((args.get("q") or "").split())
+    if len(text) < 2:
+        raise InvalidParameter("'q' est le texte cherché : au moins 2 caractères (nom de commune, code postal, "
+                               "département ou région).", parameter="q")
+    if len(text) > 100:
+        raise InvalidParameter("'q' fait au plus 100 caractères.", parameter="q")
+    return PlaceQuery(text=text, limit=integer(args, "limit", default_limit, 1, max_limit),
+                      kinds=choices(args, "kind", PLACE_KINDS) or tuple(PLACE_KINDS))
+
+
+# -- Who covers my area -------------------------------------------------------------------------------
+
+def coverage(args: Mapping[str, str]) -> Point | Area:
+    known_only(args, ("lat", "lon", "commune"))
+    return origin(args, kinds=("commune",))
+
+
+# -- OGC API Features items ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BBox:
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+def bbox(args: Mapping[str, str]) -> BBox | None:
+    raw = (args.get("bbox") or "").strip()
+    if not raw:
+        return None
+    what = "'bbox' vaut ouest,sud,est,nord en degrés WGS84 (longitudes puis latitudes), par exemple 4.7,45.7,4.9,45.8"
+    try:
+        west, south, east, north = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise InvalidParameter(f"{what} ; reçu '{raw}'.", parameter="bbox") from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) \
+            or not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidParameter(f"{what} ; reçu '{raw}' (hors limites ou sud > nord).", parameter="bbox")
+    if west > east:
+        raise InvalidParameter(f"{what} ; une boîte qui traverse l'antiméridien (ouest > est) n'est pas prise "
+                               f"en charge, reçu '{raw}'.", parameter="bbox")
+    return BBox(west, south, east, north)
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    limit: int
+    bbox: BBox | None = None
+    after_id: int | None = None
+    properties: tuple[str, ...] | None = None  # None: all
     filters: SolutionFilters = SolutionFilters()
 
 
-def nearest(args: Mapping[str, str], default_limit: int, max_limit: int) -> NearestQuery:
-    return NearestQuery(origin=point(args), limit=integer(args, "limit", default_limit, 1, max_limit),
-                        filters=solution_filters(args))
+def items(args: Mapping[str, str], default_limit: int, max_limit: int,
+          property_names: Iterable[str]) -> ItemsQuery:
+    known_only(args, ("bbox", "limit", "after", "properties", "f", *FILTER_PARAMETERS))
+    if (args.get("f") or "json").strip().lower() not in ("json", "geojson"):
+        raise InvalidParameter("'f' ne connaît que json (GeoJSON).", parameter="f")
+    after = _decode_cursor(args, "after", 1)
+    if after is not None and not after[0].isdigit():
+        raise InvalidParameter("'after' n'est pas un curseur valide : reprenez le lien 'next' de la page "
+                               "précédente tel quel.", parameter="after")
+    properties = None
+    if (args.get("properties") or "").strip():
+        properties = choices(args, "properties", {name: name for name in property_names})
+    return ItemsQuery(limit=integer(args, "limit", default_limit, 1, max_limit), bbox=bbox(args),
+                      after_id=int(after[0]) if after else None, properties=properties,
+                      filters=solution_filters(args))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .errors import NotFound
 from .params import NearestQuery, SolutionFilters
 
 
@@ -40,41 +41,120 @@ def solution_filter_sql(filters: SolutionFilters, alias: str = "s") -> tuple[str
 #  1. KNN (<->) gives the k nearest on the sphere;
 #  2. every solution within 1 % more than the k-th one's spheroid distance is re-ranked on the spheroid.
 # The sphere and the WGS84 spheroid disagree by less than 0.6 %, so the result is the exact k nearest
-# by true (spheroid) distance, ties broken by id.
+# by true (spheroid) distance, ties broken by id. {where} holds the filters, the visibility, the optional
+# radius, area and page cursor, and is the same in both steps.
 NEAREST_SOLUTIONS = """
 WITH knn AS (
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id
-    WHERE {filters} AND site.status = 'published'
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id {knn_join}
+    WHERE {where}
     -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
-    ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography
+    ORDER BY s.position <-> {origin}
     LIMIT :limit
 ), reach AS (
-    SELECT max(ST_Distance(knn.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)) * 1.01 + 1
-           AS metres
-    FROM knn
+    SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
-SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places,
-       s.service_civique_formula, s.is_example, s.last_checked_at,
-       site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.position_precision,
-       c.code AS commune_code, c.name AS commune_name,
+SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
+       s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at,
+       site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
+       site.position_precision, c.code AS commune_code, c.name AS commune_name,
        ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       ST_Distance(s.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS distance_m
+       ST_Distance(s.position, {origin}) AS distance_m,
+       -- evaluated once (an InitPlan): saves the HTTP request a second round trip
+       (SELECT json_build_object('code', oc.code, 'name', oc.name, 'kind', oc.kind,
+                                 'departement_code', oc.departement_code, 'academie_code', oc.academie_code)
+        FROM commune oc WHERE ST_Intersects(oc.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        ORDER BY oc.kind = 'ARM' DESC LIMIT 1) AS origin_commune
 FROM solution s
 JOIN site ON site.id = s.site_id
 JOIN commune c ON c.code = site.commune_code
 CROSS JOIN reach
-WHERE {filters} AND site.status = 'published'
-  AND ST_DWithin(s.position, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, reach.metres, false)
+WHERE {where}
+  AND ST_DWithin(s.position, {origin}, reach.metres, false)
 ORDER BY distance_m, s.id
 LIMIT :limit
 """
+ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+
+# Which communes make up an area when results are limited to it (alias c: the site's commune).
+AREA_CONDITIONS = {
+    "commune": "(c.code = :area_code OR c.parent_code = :area_code)",
+    "postcode": ":area_code = ANY(c.postcodes)",
+    "departement": "c.departement_code = :area_code",
+    "region": "c.region_code = :area_code",
+}
 
 
-def nearest_solutions(conn: Connection, query: NearestQuery) -> list[dict]:
+def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
+    """The nearest-solutions statement and its binds, but for :lon and :lat (the origin)."""
     filters, binds = solution_filter_sql(query.filters)
-    rows = conn.execute(text(NEAREST_SOLUTIONS.format(filters=filters)),
-                        {"lon": query.origin.lon, "lat": query.origin.lat, "limit": query.limit, **binds})
+    where = [filters, "site.status = 'published'"]
+    if query.radius_km is not None:
+        where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
+        binds["radius_m"] = query.radius_km * 1000
+    if query.in_area:
+        where.append(AREA_CONDITIONS[query.origin.kind])
+        binds["area_code"] = query.origin.code
+    if query.after is not None:
+        where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
+        binds.update(after_m=query.after.distance_m, after_id=query.after.id)
+    # The KNN step reads the commune only when the area needs it.
+    knn_join = "JOIN commune c ON c.code = site.commune_code" if query.in_area else ""
+    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, origin=ORIGIN),
+            {"limit": query.limit, **binds})
+
+
+def nearest_solutions(conn: Connection, query: NearestQuery, lon: float | None = None,
+                      lat: float | None = None) -> list[dict]:
+    """The nearest solutions from (lon, lat), by default the query's own position."""
+    if lon is None or lat is None:
+        lon, lat = query.origin.lon, query.origin.lat
+    sql, binds = nearest_sql(query)
+    rows = conn.execute(text(sql), {"lon": lon, "lat": lat, **binds})
     return [dict(r) for r in rows.mappings()]
+
+
+SOLUTION_BY_ID = text("""
+SELECT s.id, s.type, s.title, s.description, s.voie, s.level, s.domain, s.capacity, s.vacant_places,
+       s.start_date, s.end_date, s.service_civique_formula, s.hours_per_week, s.school_hours_per_week,
+       s.min_age, s.max_age, s.eligibility, s.how_to_apply, s.is_example, s.last_checked_at,
+       site.id AS site_id, ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat
+FROM solution s JOIN site ON site.id = s.site_id
+WHERE s.id = :id AND s.status = 'published' AND site.status = 'published'
+""")
+
+SITE_BY_ID = text("""
+SELECT site.id, site.name, site.kind, site.address, site.postcode, site.phone, site.email, site.website,
+       site.opening_hours, site.accessibility, site.position_precision, site.is_example, site.last_checked_at,
+       c.code AS commune_code, c.name AS commune_name, c.departement_code, c.academie_code,
+       ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat
+FROM site JOIN commune c ON c.code = site.commune_code
+WHERE site.id = :id AND site.status = 'published'
+""")
+
+SOLUTIONS_OF_SITE = text("""
+SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
+       s.service_civique_formula, s.min_age, s.max_age, s.last_checked_at
+FROM solution s WHERE s.site_id = :id AND s.status = 'published' ORDER BY s.type, s.title, s.id
+""")
+
+
+def solution_by_id(conn: Connection, solution_id: int) -> dict:
+    """One published solution with its published site, or NotFound."""
+    row = conn.execute(SOLUTION_BY_ID, {"id": solution_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"Aucune solution publiée n'a l'identifiant {solution_id}.", parameter="id")
+    return {**row, "site": site_by_id(conn, row["site_id"], with_solutions=False)}
+
+
+def site_by_id(conn: Connection, site_id: int, with_solutions: bool = True) -> dict:
+    """One published site (with its published solutions), or NotFound."""
+    row = conn.execute(SITE_BY_ID, {"id": site_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"Aucun lieu publié n'a l'identifiant {site_id}.", parameter="id")
+    site = dict(row)
+    if with_solutions:
+        site["solutions"] = [dict(r) for r in conn.execute(SOLUTIONS_OF_SITE, {"id": site_id}).mappings()]
+    return site
 
 
 COMMUNE_AT = text("""

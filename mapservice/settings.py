@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     pg_bindir: Path | None = None
     nearest_default_limit: int = 10
     nearest_max_limit: int = 100
+    # Without an explicit radius, nearest search widens through these radii until it has `limit` results,
+    # then searches everywhere.
+    nearest_radius_steps_km: tuple[float, ...] = (10, 30, 60, 100)
+    nearest_max_radius_km: float = 200
+    items_default_limit: int = 100
+    items_max_limit: int = 1000
+    # Web origins allowed to call the API from a browser (CORS), e.g. ["https://masecondechance.fr"].
+    cors_origins: list[str] = []
+    # Cache-Control max-age of public API answers, in seconds.
+    api_cache_max_age: int = 300
     # Vector tiles: memory for the tile cache (per process), the deepest zoom where sites are clustered,
     # the cap of features per tile, and how long clients may reuse a tile without asking (0: they revalidate
     # every time with If-None-Match, so an edit shows at once; the answer is then a small 304).

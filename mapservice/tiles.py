@@ -6,7 +6,7 @@ Two tilesets:
   straddles two tiles and counts exactly the sites of its cell); a cell holding a single site shows the site.
   Deeper, every site is a feature, up to `tile_max_features` per tile.
 - `basemap`: régions, académies, départements (outlines and labels), communes from z9, from the reference
-  geography, simplified per zoom band in the materialized views of migration 0002.
+  geography, simplified per zoom band in the materialized views of migration 0003.
 
 The cache keeps rendered tiles, gzipped, within a memory budget. Statement-level triggers log the positions
 every catalogue change touched (catalogue_change); each request reads the catalogue version and, when it
@@ -133,7 +133,7 @@ FILTERED_SITES = f"""
         GROUP BY site.id
     ) g
 """
-# The same without filters, kept ready by the catalogue triggers (site_summary, migration 0002).
+# The same without filters, kept ready by the catalogue triggers (site_summary, migration 0003).
 ALL_SITES = """
     SELECT site.id, site.geom_3857 AS geom, site.name, site.kind, site.precision, site.is_example, site.types,
            site.solutions, site.vacancy, site.vacant_places, site.last_checked_at
@@ -161,7 +161,7 @@ SELECT (SELECT version FROM catalogue_state) AS version,
     AS mvt
 """
 
-# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell (migration 0002),
+# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell (migration 0003),
 # where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14.
 PYRAMID_MAX_ZOOM = 11
 PYRAMID_TILE = """

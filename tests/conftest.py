@@ -6,6 +6,7 @@ and data that make it; each test session then gets its own throwaway copy of it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -25,10 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    return EmbeddedCluster(ROOT / ".data").start()
 
 
 def with_database(url: str, name: str) -> str:
@@ -47,16 +44,23 @@ def template_fingerprint() -> str:
 
 @pytest.fixture(scope="session")
 def server():
-    return server_url()
+    """The admin URL of the server; the private cluster is stopped afterwards if this session started it."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    cluster = EmbeddedCluster(ROOT / ".data", log=lambda _: None)
+    was_running = cluster.is_running()
+    yield cluster.start()
+    if not was_running:
+        cluster.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url(server):
+def ensure_template(server: str) -> str:
+    """The template database for this version of the code and data, built when missing."""
     template = f"mapservice_test_tpl_{template_fingerprint()}"
     admin = make_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        ready = conn.scalar(text("SELECT datistemplate FROM pg_database WHERE datname = :n"), {"n": template})
-        if not ready:
+        if not conn.scalar(text("SELECT datistemplate FROM pg_database WHERE datname = :n"), {"n": template}):
             # Rebuild from scratch: an older or half-built template is dropped with the other stale ones.
             for (old,) in conn.execute(text(
                     "SELECT datname FROM pg_database WHERE datname LIKE 'mapservice_test_tpl_%'")).all():
@@ -69,12 +73,30 @@ def database_url(server):
             load_demo(engine, log=lambda _: None)
             engine.dispose()
             conn.execute(text(f'ALTER DATABASE "{template}" IS_TEMPLATE true'))
-        name = f"mapservice_test_{uuid.uuid4().hex[:8]}"
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    yield with_database(server, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    return template
+
+
+@contextlib.contextmanager
+def throwaway_database(server: str, prefix: str, template: str | None = None):
+    """A new database (empty, or a copy of `template`), dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    try:
+        yield with_database(server, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(server):
+    """A session's own copy of the template: schema, reference geography and demo catalogue."""
+    with throwaway_database(server, "mapservice_test", template=ensure_template(server)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -87,14 +109,8 @@ def engine(database_url):
 @pytest.fixture
 def empty_database_url(server):
     """A brand-new empty database, dropped after the test."""
-    name = f"mapservice_empty_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield with_database(server, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_database(server, "mapservice_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ def test_db_status_reports_the_schema_revision(runner, database_url, monkeypatch
     result = runner.invoke(cli, ["db", "status"])
     assert result.exit_code == 0, result.output
     assert "DATABASE_URL" in result.output
-    assert "schema revision: 0001" in result.output
+    assert "schema revision: 0002" in result.output
 
 
 def test_load_reference_twice_is_a_no_op(runner, database_url, monkeypatch):

@@ -122,3 +122,20 @@ def test_a_pid_file_naming_an_unrelated_live_process_is_stale(cluster):
         os.chown(pidfile, user.pw_uid, user.pw_gid)
     url = cluster.start()
     psycopg2.connect(url).close()
+
+
+def test_without_postgis_and_without_root_the_message_says_what_to_install(tmp_path, monkeypatch):
+    from mapservice import cluster as cluster_module
+    from mapservice.errors import ClusterError
+
+    # A PostgreSQL whose share directory has no PostGIS extension, run by an ordinary user.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (tmp_path / "share" / "extension").mkdir(parents=True)
+    pg_config = bindir / "pg_config"
+    pg_config.write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
+    pg_config.chmod(0o755)
+    monkeypatch.setattr(cluster_module.os, "geteuid", lambda: 1000)
+    with pytest.raises(ClusterError) as raised:
+        cluster_module.ensure_postgis(bindir, log=lambda _: None)
+    assert "apt-get install postgresql-15-postgis-3" in raised.value.detail

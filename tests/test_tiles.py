@@ -235,6 +235,8 @@ def test_tiles_are_gzipped_when_the_client_accepts_it(client):
     ("/tiles/solutions/3/4/2.mvt?type=lycee", "type", 400),
     ("/tiles/solutions/3/4/2.mvt?has_vacancy=peut-etre", "has_vacancy", 400),
     ("/tiles/solutions.json?voie=nautique", "voie", 400),
+    ("/tiles/solutions/3/4/2.mvt?typ=greta", "typ", 400),
+    ("/tiles/basemap/3/4/2.mvt?type=greta", "type", 400),
     ("/tiles/roads/3/4/2.mvt", None, 404),
     ("/tiles/roads.json", None, 404),
 ])

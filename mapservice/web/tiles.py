@@ -46,6 +46,7 @@ def tile(name: str, z: str, x: str, y: str):
     ts = tileset(name)
     coordinates = params.tile_coordinates(z, x, y, ts.minzoom, ts.maxzoom)
     cache = current_app.extensions["mapservice.tile_cache"]
+    params.known_only(request.args, params.FILTER_PARAMETERS if ts.filtered else ())
     if ts.filtered:
         filters = params.solution_filters(request.args)
         found = tiles.solutions_tile(get_db, cache, coordinates, filters, settings.tile_cluster_max_zoom,
@@ -78,6 +79,7 @@ def tiles_url(name: str) -> str:
 @bp.get("/<name>.json")
 def tilejson(name: str):
     ts = tileset(name)
+    params.known_only(request.args, params.FILTER_PARAMETERS if ts.filtered else ())
     if ts.filtered:
         params.solution_filters(request.args)  # a bad filter is refused here, not in every tile
     body = {

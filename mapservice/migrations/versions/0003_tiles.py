@@ -1,14 +1,14 @@
 """Vector tiles: sites in Web Mercator, the catalogue change log that keeps the tile cache exact, and the
 basemap (régions, académies, départements, communes) simplified per zoom band.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-28 20:00:00
 """
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

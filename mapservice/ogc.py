@@ -1,0 +1,64 @@
+"""OGC API - Features, Part 1 (Core, GeoJSON): the published catalogue as the collection 'solutions', so that
+GDAL, QGIS and other standard clients read it unchanged. Reads the view published_solution (migration 0002)."""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from .errors import NotFound
+from .params import ItemsQuery
+from .queries import solution_filter_sql
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+# Metropolitan France and the overseas départements.
+FRANCE_EXTENT = [-63.2, -21.4, 55.9, 51.2]
+
+COLLECTIONS = {
+    "solutions": {
+        "title": "Solutions de raccrochage",
+        "description": "Solutions publiées pour les jeunes de 16 à 25 ans sortis de l'école sans diplôme : places "
+                       "en lycée, micro-lycées, apprentissage, service civique, missions locales, CIO, MLDS, "
+                       "E2C, EPIDE, GRETA… Position du lieu d'accueil.",
+    },
+}
+
+ITEM_COLUMNS = """s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
+       s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at, s.site_id, s.site_name,
+       s.site_kind, s.address, s.postcode, s.commune_code, s.commune_name, s.position_precision,
+       ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat"""
+
+
+def items(conn: Connection, query: ItemsQuery) -> tuple[list[dict], bool]:
+    """A page of published solutions in id order (keyset paging) and whether more follow."""
+    where, binds = solution_filter_sql(query.filters)
+    if query.bbox is not None:
+        where += " AND s.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)"
+        binds.update(west=query.bbox.west, south=query.bbox.south, east=query.bbox.east, north=query.bbox.north)
+    if query.after_id is not None:
+        where += " AND s.id > :after_id"
+        binds["after_id"] = query.after_id
+    rows = conn.execute(text(f"SELECT {ITEM_COLUMNS} FROM published_solution s WHERE {where} "
+                             "ORDER BY s.id LIMIT :limit"), {**binds, "limit": query.limit + 1}).mappings()
+    found = [dict(r) for r in rows]
+    return found[:query.limit], len(found) > query.limit
+
+
+def item(conn: Connection, item_id: int) -> dict:
+    row = conn.execute(text(f"SELECT {ITEM_COLUMNS} FROM published_solution s WHERE s.id = :id"),
+                       {"id": item_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"La collection 'solutions' n'a pas d'objet publié d'identifiant {item_id}.",
+                       parameter="featureId")
+    return dict(row)
+
+
+def collection_or_404(collection_id: str) -> dict:
+    if collection_id not in COLLECTIONS:
+        raise NotFound(f"Collection inconnue : '{collection_id}'. Collections : {', '.join(COLLECTIONS)}.",
+                       parameter="collectionId")
+    return COLLECTIONS[collection_id]
