@@ -334,6 +334,13 @@ class TileCache:
     def __len__(self) -> int:
         return len(self._tiles)
 
+    def close(self) -> None:
+        """Give back the connection the cache reads the catalogue version on."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
     def _state(self) -> list:
         for attempt in range(2):
             try:
