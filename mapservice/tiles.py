@@ -171,7 +171,16 @@ WITH cells AS (
 ), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)") + ")" \
     + CLUSTER_LAYERS
 
-# Clustering zooms with filters: the sites of the tile are placed in the cells of a grid aligned on it; a
+# Clustering zooms, filtered on one type and nothing else: the same from the per-type pyramid site_type_cell.
+TYPE_PYRAMID_TILE = """
+WITH cells AS (
+    SELECT cx, cy, sites, solutions, vacant_sites, sum_x_cm, sum_y_cm, first_id,
+           """ + ", ".join(f"CASE WHEN type = '{code}' THEN sites ELSE 0 END AS n_{code}" for code in SOLUTION_TYPES) + """
+    FROM site_type_cell
+    WHERE level = :z + 3 AND type = :f_type AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
+), lone AS ({source})""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
+
+# Clustering zooms with other filters: the sites of the tile are placed in the cells of a grid aligned on it; a
 # point belongs to the cell (and tile) whose west and north edges it lies on or after, so that tiles never
 # share a site.
 CLUSTERED_TILE = """
@@ -222,6 +231,9 @@ def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) 
         return SITES_TILE.format(source=source), binds
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
         return PYRAMID_TILE, {}
+    if z <= PYRAMID_MAX_ZOOM and len(filters.types) == 1 and filters == SolutionFilters(types=filters.types):
+        source, binds = _sites(filters, "site.id IN (SELECT first_id FROM cells WHERE sites = 1)")
+        return TYPE_PYRAMID_TILE.format(source=source), {**binds, "f_type": filters.types[0]}
     source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
     return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
 

@@ -138,6 +138,7 @@ def test_a_national_view_is_a_few_kilobytes(client):
 
 
 @pytest.mark.parametrize("query, where", [
+    ("?type=apprentissage", "s.type = 'apprentissage'"),
     ("?type=apprentissage&has_vacancy=true", "s.type = 'apprentissage' AND s.vacant_places > 0"),
     ("?type=service_civique&formula=combinee", "s.service_civique_formula = 'combinee'"),
     ("?voie=professionnelle", "s.voie = 'professionnelle'"),
@@ -392,11 +393,10 @@ def test_the_cluster_pyramid_kept_by_the_triggers_equals_a_full_rebuild(engine):
         conn.execute(text("UPDATE solution SET status = 'archived' WHERE site_id = :id"), {"id": other_id})
         conn.execute(text("UPDATE solution SET vacant_places = capacity WHERE is_example AND capacity > 0"))
         conn.execute(text("DELETE FROM site WHERE id = (SELECT max(id) FROM site WHERE is_example)"))
-        kept = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3")).all()
-                for table in ("site_cell", "site_summary")]
+        tables = ("site_cell", "site_type_cell", "site_summary")
+        kept = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")).all() for table in tables]
         conn.execute(text("SELECT site_cells_refresh(NULL, NULL)"))
-        rebuilt = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3")).all()
-                   for table in ("site_cell", "site_summary")]
+        rebuilt = [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")).all() for table in tables]
         assert kept == rebuilt
         assert conn.execute(text("SELECT sum(sites) FROM site_cell WHERE level = 3")).scalar() == conn.execute(text(
             "SELECT count(DISTINCT site.id) FROM site JOIN solution s ON s.site_id = site.id "

@@ -6,6 +6,7 @@ Revises: 0002
 Create Date: 2026-11-28 20:00:00
 """
 from alembic import op
+import sqlalchemy as sa
 
 revision = '0003'
 down_revision = '0002'
@@ -106,7 +107,8 @@ END $$;
 #   says about it;
 # - site_cell, the cluster pyramid: per cell of the grid of every clustering zoom, what its sites add up to.
 #   Level L holds the cells of zoom-L tiles, i.e. the 8 x 8 cells of a zoom L-3 tile; every figure is a sum
-#   (or a min), so a cell is its four children added up.
+#   (or a min), so a cell is its four children added up;
+# - site_type_cell, the same per solution type, for the map filtered on one type.
 # The catalogue triggers keep both exact: the summaries of the sites in the level-14 cells around the touched
 # positions are recomputed from the rows, then those cells, then their ancestors from their children; a bulk
 # change rebuilds everything.
@@ -123,6 +125,10 @@ CELL_SUMS = ("count(*), sum(p.solutions), count(*) FILTER (WHERE p.vacancy), "
              + ", ".join(f"count(*) FILTER (WHERE '{t}' = ANY(p.types))" for t in TYPES))
 PARENT_SUMS = ("sum(c.sites), sum(c.solutions), sum(c.vacant_sites), sum(c.sum_x_cm), sum(c.sum_y_cm), min(c.first_id), "
                + ", ".join(f"sum(c.n_{t})" for t in TYPES))
+TYPE_CELL_SUMS = ("count(*), sum(p.solutions), count(*) FILTER (WHERE p.vacancy), "
+                  "sum(round(ST_X(p.geom_3857) * 100)::bigint), sum(round(ST_Y(p.geom_3857) * 100)::bigint), min(p.id)")
+TYPE_PARENT_SUMS = ("sum(c.sites), sum(c.solutions), sum(c.vacant_sites), sum(c.sum_x_cm), sum(c.sum_y_cm), "
+                    "min(c.first_id)")
 
 SUMMARIES = f"""
 CREATE TABLE site_summary (
@@ -157,6 +163,33 @@ CREATE TABLE site_cell (
     PRIMARY KEY (level, cx, cy)
 );
 
+-- The same pyramid per solution type, for the map filtered on one type (its usual filter): the sites
+-- offering that type, their solutions of that type, those with places vacant in it.
+CREATE TABLE site_type_cell (
+    level smallint NOT NULL,
+    type text NOT NULL,
+    cx integer NOT NULL,
+    cy integer NOT NULL,
+    sites integer NOT NULL,
+    solutions integer NOT NULL,
+    vacant_sites integer NOT NULL,
+    sum_x_cm bigint NOT NULL,
+    sum_y_cm bigint NOT NULL,
+    first_id bigint NOT NULL,
+    PRIMARY KEY (level, type, cx, cy)
+);
+
+-- One row per published site and type of its published solutions (a condition on id is applied before
+-- grouping)
+CREATE VIEW site_type_source AS
+    SELECT site.id, s.type, site.geom_3857,
+           floor((ST_X(site.geom_3857) + {HALF_WORLD}) / {CELL_SIZE})::int AS cx,
+           floor(({HALF_WORLD} - ST_Y(site.geom_3857)) / {CELL_SIZE})::int AS cy,
+           count(*)::int AS solutions, coalesce(bool_or(s.vacant_places > 0), false) AS vacancy
+    FROM site JOIN solution s ON s.site_id = site.id
+    WHERE site.status = 'published' AND s.status = 'published'
+    GROUP BY site.id, s.type;
+
 -- The summaries, computed from the rows (a condition on id is applied before grouping)
 CREATE VIEW site_summary_source AS
     SELECT g.id, g.geom_3857,
@@ -181,6 +214,7 @@ DECLARE
     lvl int;
     tcx int[];  -- the cells to recompute at the current level
     tcy int[];
+    ids bigint[];  -- the sites in the touched level-{TOP_LEVEL} cells
 BEGIN
     IF xs IS NULL THEN
         DELETE FROM site_summary;
@@ -192,6 +226,14 @@ BEGIN
             SELECT lvl, c.cx / 2, c.cy / 2, {PARENT_SUMS}
             FROM site_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2;
         END LOOP;
+        DELETE FROM site_type_cell;
+        INSERT INTO site_type_cell
+        SELECT {TOP_LEVEL}, p.type, p.cx, p.cy, {TYPE_CELL_SUMS} FROM site_type_source p GROUP BY p.type, p.cx, p.cy;
+        FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
+            INSERT INTO site_type_cell
+            SELECT lvl, c.type, c.cx / 2, c.cy / 2, {TYPE_PARENT_SUMS}
+            FROM site_type_cell c WHERE c.level = lvl + 1 GROUP BY c.type, c.cx / 2, c.cy / 2;
+        END LOOP;
         RETURN;
     END IF;
 
@@ -199,21 +241,27 @@ BEGIN
         SELECT DISTINCT floor((x + {HALF_WORLD}) / {CELL_SIZE})::int AS cx,
                         floor(({HALF_WORLD} - y) / {CELL_SIZE})::int AS cy
         FROM unnest(xs, ys) AS p(x, y)) touched;
+    ids := ARRAY(
+        SELECT site.id FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site ON site.geom_3857 && ST_MakeEnvelope(
+            -{HALF_WORLD} + t.cx * {CELL_SIZE}, {HALF_WORLD} - (t.cy + 1) * {CELL_SIZE},
+            -{HALF_WORLD} + (t.cx + 1) * {CELL_SIZE}, {HALF_WORLD} - t.cy * {CELL_SIZE}, 3857));
     DELETE FROM site_summary p USING unnest(tcx, tcy) AS t(cx, cy) WHERE p.cx = t.cx AND p.cy = t.cy;
     INSERT INTO site_summary
     SELECT p.* FROM site_summary_source p
-    WHERE p.id = ANY(ARRAY(
-        SELECT site.id FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site ON site.geom_3857 && ST_MakeEnvelope(
-            -{HALF_WORLD} + t.cx * {CELL_SIZE}, {HALF_WORLD} - (t.cy + 1) * {CELL_SIZE},
-            -{HALF_WORLD} + (t.cx + 1) * {CELL_SIZE}, {HALF_WORLD} - t.cy * {CELL_SIZE}, 3857)))
-      AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy))
-    ON CONFLICT (id) DO NOTHING;  -- a site on the edge of two touched cells is found twice
+    WHERE p.id = ANY(ids) AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy));
     DELETE FROM site_cell c USING unnest(tcx, tcy) AS t(cx, cy)
     WHERE c.level = {TOP_LEVEL} AND c.cx = t.cx AND c.cy = t.cy;
     INSERT INTO site_cell
     SELECT {TOP_LEVEL}, p.cx, p.cy, {CELL_SUMS}
     FROM unnest(tcx, tcy) AS t(cx, cy) JOIN site_summary p ON p.cx = t.cx AND p.cy = t.cy
     GROUP BY p.cx, p.cy;
+    DELETE FROM site_type_cell c USING unnest(tcx, tcy) AS t(cx, cy)
+    WHERE c.level = {TOP_LEVEL} AND c.cx = t.cx AND c.cy = t.cy;
+    INSERT INTO site_type_cell
+    SELECT {TOP_LEVEL}, p.type, p.cx, p.cy, {TYPE_CELL_SUMS}
+    FROM site_type_source p
+    WHERE p.id = ANY(ids) AND (p.cx, p.cy) IN (SELECT * FROM unnest(tcx, tcy))
+    GROUP BY p.type, p.cx, p.cy;
 
     FOR lvl IN REVERSE {TOP_LEVEL - 1}..{BOTTOM_LEVEL} LOOP
         SELECT array_agg(cx), array_agg(cy) INTO tcx, tcy FROM (
@@ -226,6 +274,14 @@ BEGIN
         JOIN site_cell c ON c.level = lvl + 1 AND c.cx BETWEEN 2 * t.cx AND 2 * t.cx + 1
                         AND c.cy BETWEEN 2 * t.cy AND 2 * t.cy + 1
         GROUP BY t.cx, t.cy;
+        DELETE FROM site_type_cell c USING unnest(tcx, tcy) AS t(cx, cy)
+        WHERE c.level = lvl AND c.cx = t.cx AND c.cy = t.cy;
+        INSERT INTO site_type_cell
+        SELECT lvl, c.type, t.cx, t.cy, {TYPE_PARENT_SUMS}
+        FROM unnest(tcx, tcy) AS t(cx, cy)
+        JOIN site_type_cell c ON c.level = lvl + 1 AND c.cx BETWEEN 2 * t.cx AND 2 * t.cx + 1
+                             AND c.cy BETWEEN 2 * t.cy AND 2 * t.cy + 1
+        GROUP BY c.type, t.cx, t.cy;
     END LOOP;
 END $$;
 """
@@ -293,7 +349,8 @@ def upgrade() -> None:
     op.execute(BASEMAP)
     op.execute("SELECT site_cells_refresh(NULL, NULL)")  # a database that already holds a catalogue
     # The planner needs statistics on the new column to see that a national tile covers every site.
-    op.execute("ANALYZE site")
+    if op.get_bind().scalar(sa.text("SELECT EXISTS (SELECT 1 FROM site)")):
+        op.execute("ANALYZE site")
 
 
 def downgrade() -> None:
@@ -309,6 +366,8 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION site_cells_refresh(float8[], float8[])")
     op.execute("DROP VIEW site_summary_source")
     op.execute("DROP TABLE site_cell")
+    op.execute("DROP VIEW site_type_source")
+    op.execute("DROP TABLE site_type_cell")
     op.execute("DROP TABLE site_summary")
     op.execute("DROP INDEX idx_site_geom_3857")
     op.execute("ALTER TABLE site DROP COLUMN geom_3857")
