@@ -15,6 +15,18 @@ from typing import Callable, Iterable, Iterator
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def catalogue_url(sites: int | None) -> str:
+    """The synthetic catalogue of `sites` sites (built once), or the service's own database when None."""
+    if sites:
+        import synthetic
+
+        return synthetic.database_url(sites)
+    from mapservice.db import resolve_database_url
+    from mapservice.settings import Settings
+
+    return resolve_database_url(Settings(), start=True)
+
+
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
     q = statistics.quantiles(ordered, n=100, method="inclusive")

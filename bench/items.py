@@ -26,8 +26,7 @@ from werkzeug.datastructures import MultiDict  # noqa: E402
 
 import harness  # noqa: E402
 from mapservice import ogc, params  # noqa: E402
-from mapservice.db import make_engine, resolve_database_url  # noqa: E402
-from mapservice.settings import Settings  # noqa: E402
+from mapservice.db import make_engine  # noqa: E402
 from mapservice.web.features import SOLUTION_PROPERTY_NAMES  # noqa: E402
 
 TIPG_VENV = Path(__file__).resolve().parent / ".venv-tipg"
@@ -95,12 +94,7 @@ def main() -> None:
     parser.add_argument("--size", type=float, default=0.2, help="bbox side in degrees")
     parser.add_argument("-n", type=int, default=300, help="requests per measurement")
     args = parser.parse_args()
-    if args.sites:
-        import synthetic
-
-        url = synthetic.database_url(args.sites)
-    else:
-        url = resolve_database_url(Settings(), start=True)
+    url = harness.catalogue_url(args.sites)
     with make_engine(url).connect() as conn:
         solutions = conn.scalar(text("SELECT count(*) FROM published_solution"))
     r = run(url, args.limit, args.n, args.size)

@@ -20,8 +20,7 @@ from werkzeug.datastructures import MultiDict  # noqa: E402
 
 import harness  # noqa: E402
 from mapservice import params, queries  # noqa: E402
-from mapservice.db import make_engine, resolve_database_url  # noqa: E402
-from mapservice.settings import Settings  # noqa: E402
+from mapservice.db import make_engine  # noqa: E402
 
 
 def origins(n: int, seed: int = 1) -> list[tuple[float, float]]:
@@ -54,12 +53,7 @@ def main() -> None:
     parser.add_argument("--filters", default="", help="e.g. type=apprentissage&has_vacancy=true")
     parser.add_argument("-n", type=int, default=500, help="requests per measurement")
     args = parser.parse_args()
-    if args.sites:
-        import synthetic
-
-        url = synthetic.database_url(args.sites)
-    else:
-        url = resolve_database_url(Settings(), start=True)
+    url = harness.catalogue_url(args.sites)
     with make_engine(url).connect() as conn:
         solutions = conn.scalar(text("SELECT count(*) FROM solution WHERE status = 'published'"))
     result = run(url, args.k, args.filters, args.n)

@@ -28,6 +28,14 @@ def record(conn: Connection, name: str, version: str) -> None:
         {"name": name, "version": version})
 
 
+def analyze(engine: Engine, *tables: str) -> None:
+    """Fresh statistics right after a load, so that the planner keeps its index plans (KNN, point-in-polygon)."""
+    with engine.connect() as conn:
+        for table in tables:
+            conn.execute(text(f"ANALYZE {table}"))
+        conn.commit()
+
+
 COUNT_QUERIES = {
     "communes": "SELECT count(*) FROM commune WHERE kind = 'COM'",
     "arrondissements": "SELECT count(*) FROM commune WHERE kind = 'ARM'",

@@ -1,6 +1,8 @@
 """Database access: engines, the per-request connection, and migrations."""
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 from alembic import command
@@ -50,6 +52,32 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         has_table = conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
         return conn.scalar(text("SELECT version_num FROM alembic_version")) if has_table else None
+
+
+BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
+    """Run `sql` (with :name binds) as a server-side prepared statement, prepared once per database session.
+
+    Hot read paths are planned in ~1.5 ms each time when sent as text; a prepared statement is planned once
+    (PostgreSQL then keeps a generic plan when it is as good as a custom one)."""
+    names = list(dict.fromkeys(BIND.findall(sql)))
+    statement = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
+    record = conn.connection
+    prepared = record.info.setdefault("mapservice.prepared", set())
+    cursor = record.dbapi_connection.cursor()
+    try:
+        if statement not in prepared:
+            positional = BIND.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+            cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
+            prepared.add(statement)
+        cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names
+                       else f"EXECUTE {statement}", [binds[n] for n in names])
+        columns = [d.name for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def get_db() -> Connection:

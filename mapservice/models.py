@@ -9,7 +9,6 @@ from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
     SmallInteger, String, Table, Column, Text, func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .taxonomy import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .db import fetch_prepared
 from .errors import NotFound
 from .params import NearestQuery, SolutionFilters
 
@@ -109,8 +110,7 @@ def nearest_solutions(conn: Connection, query: NearestQuery, lon: float | None =
     if lon is None or lat is None:
         lon, lat = query.origin.lon, query.origin.lat
     sql, binds = nearest_sql(query)
-    rows = conn.execute(text(sql), {"lon": lon, "lat": lat, **binds})
-    return [dict(r) for r in rows.mappings()]
+    return fetch_prepared(conn, sql, {"lon": lon, "lat": lat, **binds})
 
 
 SOLUTION_BY_ID = text("""

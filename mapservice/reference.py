@@ -15,7 +15,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from . import datasets
@@ -208,6 +207,7 @@ def load_reference(engine: Engine, force: bool = False, log: Callable[[str], Non
         log("Simplifying the basemap outlines per zoom band ...")
         refresh_basemap(conn)
         datasets.record(conn, "reference", version)
+    datasets.analyze(engine, "region", "academie", "departement", "commune")
 
     for code, name in unplaceable:
         log(f"  not loaded: commune {code} {name} has neither an outline nor a town hall position")

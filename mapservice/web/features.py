@@ -15,9 +15,9 @@ def _point(row: dict) -> dict:
     return {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]}
 
 
-def solution_properties(row: dict) -> dict:
-    """What a list of solutions shows (nearest search, OGC items)."""
-    props = {
+def _offer(row: dict) -> dict:
+    """The fields that describe the offer itself, in lists and in the detail alike."""
+    return {
         "id": row["id"],
         "type": row["type"],
         "type_label": SOLUTION_TYPES[row["type"]],
@@ -33,6 +33,13 @@ def solution_properties(row: dict) -> dict:
         "service_civique_formula_label": SERVICE_CIVIQUE_FORMULAS.get(row["service_civique_formula"]),
         "min_age": row["min_age"],
         "max_age": row["max_age"],
+    }
+
+
+def solution_properties(row: dict) -> dict:
+    """What a list of solutions shows (nearest search, OGC items)."""
+    props = {
+        **_offer(row),
         "site_id": row["site_id"],
         "site_name": row["site_name"],
         "site_kind": row["site_kind"],
@@ -92,25 +99,11 @@ def solution_detail_feature(row: dict) -> dict:
         "id": row["id"],
         "geometry": _point(row),
         "properties": {
-            "id": row["id"],
-            "type": row["type"],
-            "type_label": SOLUTION_TYPES[row["type"]],
-            "title": row["title"],
+            **_offer(row),
             "description": row["description"],
-            "voie": row["voie"],
-            "voie_label": VOIES.get(row["voie"]),
-            "level": row["level"],
-            "domain": row["domain"],
-            "capacity": row["capacity"],
-            "vacant_places": row["vacant_places"],
-            "start_date": _iso(row["start_date"]),
             "end_date": _iso(row["end_date"]),
-            "service_civique_formula": row["service_civique_formula"],
-            "service_civique_formula_label": SERVICE_CIVIQUE_FORMULAS.get(row["service_civique_formula"]),
             "hours_per_week": row["hours_per_week"],
             "school_hours_per_week": row["school_hours_per_week"],
-            "min_age": row["min_age"],
-            "max_age": row["max_age"],
             "eligibility": row["eligibility"],
             "how_to_apply": row["how_to_apply"],
             "last_checked_at": _iso(row["last_checked_at"]),

@@ -6,7 +6,6 @@ Create Date: 2026-11-28 19:30:25.964193
 """
 from alembic import op
 import sqlalchemy as sa
-import geoalchemy2
 from geoalchemy2 import Geography
 from geoalchemy2 import Geometry
 
