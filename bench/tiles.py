@@ -38,7 +38,7 @@ import harness  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
 from mapservice import params, tiles  # noqa: E402
-from mapservice.db import make_engine, resolve_database_url  # noqa: E402
+from mapservice.db import make_engine  # noqa: E402
 from mapservice.params import SolutionFilters  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
@@ -186,12 +186,7 @@ def main() -> None:
     parser.add_argument("--no-tipg", action="store_true")
     parser.add_argument("--filters", default="", help="search filters for our tiles, e.g. type=apprentissage")
     args = parser.parse_args()
-    if args.sites:
-        import synthetic
-
-        url = synthetic.database_url(args.sites)
-    else:
-        url = resolve_database_url(Settings(), start=True)
+    url = harness.catalogue_url(args.sites)
     settings = Settings()
     engine = make_engine(url)
     with engine.begin() as conn:

@@ -207,7 +207,7 @@ def load_reference(engine: Engine, force: bool = False, log: Callable[[str], Non
         log("Simplifying the basemap outlines per zoom band ...")
         refresh_basemap(conn)
         datasets.record(conn, "reference", version)
-    datasets.analyze(engine, "region", "academie", "departement", "commune")
+    datasets.analyze(engine, "region", "academie", "departement", "commune", "basemap_area", "basemap_label")
 
     for code, name in unplaceable:
         log(f"  not loaded: commune {code} {name} has neither an outline nor a town hall position")

@@ -71,8 +71,6 @@ def ensure_template(server: str) -> str:
             upgrade(engine)
             load_reference(engine, log=lambda _: None)
             load_demo(engine, log=lambda _: None)
-            with engine.begin() as db:  # statistics, as autovacuum gives them in production: stable plans
-                db.execute(text("ANALYZE"))
             engine.dispose()
             conn.execute(text(f'ALTER DATABASE "{template}" IS_TEMPLATE true'))
     admin.dispose()
