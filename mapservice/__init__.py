@@ -10,7 +10,7 @@ from .settings import Settings
 def create_app(config: Settings | dict | None = None) -> Flask:
     """Application factory. `config` is a Settings object, or a dict of overrides of the environment's."""
     from . import db
-    from .web import api, pages, problems
+    from .web import api, pages, problems, tiles
 
     if isinstance(config, Settings):
         settings = config
@@ -32,4 +32,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     problems.register(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(tiles.bp, url_prefix="/tiles")
     return app
