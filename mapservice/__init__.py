@@ -10,7 +10,7 @@ from .settings import Settings
 def create_app(config: Settings | dict | None = None) -> Flask:
     """Application factory. `config` is a Settings object, or a dict of overrides of the environment's."""
     from . import db
-    from .web import api, error_reports, map_page, problems
+    from .web import api, error_reports, map_page, problems, tiles
 
     if isinstance(config, Settings):
         settings = config
@@ -33,5 +33,6 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     problems.register(app)
     app.register_blueprint(map_page.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(tiles.bp, url_prefix="/tiles")
     app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
     return app

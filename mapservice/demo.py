@@ -235,7 +235,8 @@ def load_demo(engine: Engine, force: bool = False, log: Callable[[str], None] = 
         _load_examples(cur)
         _load_example_platforms(cur)
         datasets.record(conn, "demo", version)
-    datasets.analyze(engine, "site", "solution", "psad_platform", "psad_platform_commune", "foquale_network")
+    datasets.analyze(engine, "site", "solution", "psad_platform", "psad_platform_commune", "foquale_network",
+                     "site_summary", "site_cell", "site_type_cell")
     for school in unplaced[:10]:
         log(f"  not placed: {school['uai']} {school['name']} ({school['zip_code']} {school['city']})")
     result = datasets.counts(engine)

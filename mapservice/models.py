@@ -134,6 +134,9 @@ class Site(CatalogueRow, Base):
     commune_code: Mapped[str] = mapped_column(ForeignKey("commune.code"), index=True)
     # A site without a position would silently vanish from every search: the position is mandatory.
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    # The same position in Web Mercator, where vector tiles are cut (migration 0003).
+    geom_3857 = mapped_column(Geometry("POINT", srid=3857, spatial_index=True),
+                              Computed("ST_Transform(geom, 3857)", persisted=True))
     position_precision: Mapped[str] = mapped_column(String(10))
     phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)

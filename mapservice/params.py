@@ -394,3 +394,30 @@ def error_report(solution_id: str, body: Mapping | None) -> ErrorReport:
         raise InvalidParameter("Avec reason 'autre', 'message' est obligatoire : décrivez ce qui ne va pas.",
                                parameter="message")
     return ErrorReport(solution_id=solution, **values)
+
+
+@dataclass(frozen=True)
+class TileCoordinates:
+    z: int
+    x: int
+    y: int
+
+
+def tile_coordinates(z: str, x: str, y: str, minzoom: int, maxzoom: int) -> TileCoordinates:
+    """A tile of the XYZ scheme (Web Mercator, y from the north), as found in /{z}/{x}/{y}.mvt."""
+    values = {}
+    for name, raw in (("z", z), ("x", x), ("y", y)):
+        if not (raw.isascii() and raw.isdigit()):
+            raise InvalidParameter(f"'{name}' doit être un nombre entier positif ou nul (tuile z/x/y), "
+                                   f"reçu '{raw}'.", parameter=name)
+        values[name] = int(raw)
+    if not minzoom <= values["z"] <= maxzoom:
+        raise InvalidParameter(f"'z' doit être compris entre {minzoom} et {maxzoom} pour ce jeu de tuiles, "
+                               f"reçu {values['z']} (au-delà, agrandissez la tuile du zoom {maxzoom}).",
+                               parameter="z")
+    last = (1 << values["z"]) - 1
+    for name in ("x", "y"):
+        if values[name] > last:
+            raise InvalidParameter(f"'{name}' doit être compris entre 0 et {last} au zoom {values['z']}, "
+                                   f"reçu {values[name]}.", parameter=name)
+    return TileCoordinates(**values)

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 from sqlalchemy.engine import Engine
 
 from . import datasets
+from .tiles import refresh_basemap
 
 FACTS_DIR = Path(__file__).resolve().parent.parent / "data"
 LOADER_VERSION = "4"  # bump when what the loader writes changes
@@ -203,8 +204,10 @@ def load_reference(engine: Engine, force: bool = False, log: Callable[[str], Non
             UPDATE academie a SET geom = u.geom FROM (
                 SELECT academie_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY academie_code
             ) u WHERE u.academie_code = a.code""")
+        log("Simplifying the basemap outlines per zoom band ...")
+        refresh_basemap(conn)
         datasets.record(conn, "reference", version)
-    datasets.analyze(engine, "region", "academie", "departement", "commune")
+    datasets.analyze(engine, "region", "academie", "departement", "commune", "basemap_area", "basemap_label")
 
     for code, name in unplaceable:
         log(f"  not loaded: commune {code} {name} has neither an outline nor a town hall position")

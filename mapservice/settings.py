@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     # Cache-Control max-age of public API answers, in seconds.
     api_cache_max_age: int = 300
+    # Vector tiles: memory for the tile cache (per process), the deepest zoom where sites are clustered,
+    # the cap of features per tile, and how long clients may reuse a tile without asking (0: they revalidate
+    # every time with If-None-Match, so an edit shows at once; the answer is then a small 304).
+    tile_cache_mb: int = 128
+    tile_cluster_max_zoom: int = 11
+    tile_max_features: int = 5000
+    tile_max_age: int = 0
+    # Optional raster basemap under the vector layers, e.g. "https://tiles.example.org/{z}/{x}/{y}.png".
+    # Off by default: the public pages make no request to a third party.
+    raster_basemap_url: str | None = None
+    raster_basemap_attribution: str | None = None
     # The public map page: the national help line and chat (shown only when set), e.g. "0 800 12 34 56" and
     # "https://chat.example.fr/"; after how many days without a check a solution is shown as not recently checked.
     help_line_phone: str | None = None

@@ -118,6 +118,7 @@ def app(database_url):
     app = create_app({"database_url": database_url})
     app.config["TESTING"] = True
     yield app
+    app.extensions["mapservice.tile_cache"].close()
     app.extensions["mapservice.engine"].dispose()
 
 

@@ -59,7 +59,9 @@ def test_filters_change_the_list_and_the_map_and_stay_in_the_url(visit, client):
     page = found.page
     expect(page.locator("#liste > li").first).to_be_visible()
     everything = listed(page)
-    page.get_by_role("checkbox", name=re.compile("^Apprentissage")).check()
+    # the map's clustered vector tiles are asked again with the same filter
+    with page.expect_request(lambda r: re.search(r"/tiles/solutions/\d+/\d+/\d+\.mvt\?type=apprentissage$", r.url)):
+        page.get_by_role("checkbox", name=re.compile("^Apprentissage")).check()
     apprenticeship = listed(page)
     assert len(apprenticeship) == 20
     assert apprenticeship != everything

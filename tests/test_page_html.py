@@ -32,6 +32,7 @@ def test_folium_is_pointed_at_the_vendored_assets(app):
         parts = leaflet_map.map_parts(m)
     assert "cdn" not in document and external_urls(document) == []
     assert parts.js and all(url.startswith("/static/vendor/") for url in parts.js + parts.css)
+    assert "L.vectorGrid.protobuf(" in parts.script and "/tiles/solutions/{z}/{x}/{y}.mvt" in parts.script
 
 
 def test_every_asset_the_page_names_is_served_with_a_licence_next_to_vendored_ones(client):

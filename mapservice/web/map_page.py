@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from .. import datasets
+from .. import datasets, tiles
 from ..db import get_db
 from ..taxonomy import ERROR_REPORT_REASONS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 from . import leaflet_map
+from . import tiles as tiles_web
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
@@ -61,8 +63,13 @@ def static_url(filename: str) -> str:
     return url_for("page.static", filename=filename, v=_file_version(path, path.stat().st_mtime_ns))
 
 
+def tile_url(name: str) -> str:
+    return unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}"))
+
+
 def page_map():
-    return leaflet_map.build_map(static_url)
+    return leaflet_map.build_map(static_url, tile_url, basemap_max=tiles.TILESETS["basemap"].maxzoom,
+                                 solutions_max=tiles.TILESETS["solutions"].maxzoom, attribution=tiles_web.ATTRIBUTION)
 
 
 def map_parts() -> leaflet_map.MapParts:
@@ -80,7 +87,8 @@ def map_script_url() -> str:
 def shell_urls() -> list[str]:
     """What the service worker keeps so that the page opens even when the network does not answer."""
     parts = map_parts()
-    return [url_for("page.home"), static_url("page/page.css"), static_url("page/app.js"), map_script_url(), *parts.js, *parts.css]
+    return [url_for("page.home"), static_url("page/page.css"), static_url("page/map-styles.js"),
+            static_url("page/app.js"), map_script_url(), *parts.js, *parts.css]
 
 
 @bp.after_request

@@ -1,14 +1,14 @@
 """Error reports from the public ("Signaler une erreur"), kept for the local teams.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-28 20:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,464 @@
+"""Vector tiles (Mapbox Vector Tile 2.1, cut in PostGIS) of the catalogue and of the basemap, and the tile cache.
+
+Two tilesets:
+- `solutions`: the published sites that offer at least one published solution passing the search filters.
+  Up to `tile_cluster_max_zoom` they are gathered per cell of a grid aligned on the tile (so a cluster never
+  straddles two tiles and counts exactly the sites of its cell); a cell holding a single site shows the site.
+  Deeper, every site is a feature, up to `tile_max_features` per tile.
+- `basemap`: régions, académies, départements (outlines and labels), communes from z9, from the reference
+  geography, simplified per zoom band in the materialized views of migration 0003.
+
+The cache keeps rendered tiles, gzipped, within a memory budget. Statement-level triggers log the positions
+every catalogue change touched (catalogue_change); each request reads the catalogue version and, when it
+moved, evicts exactly the cached tiles around those positions, so an edit shows on the next request while
+the rest of the map stays cached.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import cachetools
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from .params import SolutionFilters, TileCoordinates
+from .queries import solution_filter_sql
+from .taxonomy import SOLUTION_TYPES
+
+EXTENT = 4096  # tile coordinate units per side (the MVT default)
+BUFFER = 64  # units of margin around a tile for the features that cross its edge
+CLUSTER_GRID = 8  # cells per tile side at clustering zooms (64 px on a 512 px tile); the pyramid assumes 8
+WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
+
+
+@dataclass(frozen=True)
+class Tileset:
+    name: str
+    title: str
+    description: str
+    minzoom: int
+    maxzoom: int
+    filtered: bool  # takes the search filters as query parameters
+    vector_layers: tuple[dict, ...]
+
+
+SITE_FIELDS = {
+    "id": "Number: identifiant du site (aussi l'identifiant de l'objet)",
+    "name": "String: nom du site",
+    "kind": "String: nature du site (lycee, cfa, mission_locale, cio...)",
+    "type": "String: type principal : le premier des types retenus, dans l'ordre de la nomenclature",
+    "types": "String: types des solutions retenues, séparés par des virgules",
+    "solutions": "Number: nombre de solutions retenues sur ce site",
+    "vacancy": "Boolean: au moins une solution a des places vacantes",
+    "vacant_places": "Number: places vacantes connues (somme), absent si inconnu",
+    "checked_days": "Number: jours depuis la dernière vérification, absent si jamais vérifié",
+    "precision": "String: address (position à l'adresse) ou commune (position à la mairie)",
+    "is_example": "Boolean: exemple fictif de démonstration",
+}
+CLUSTER_FIELDS = {
+    "count": "Number: nombre de sites regroupés",
+    "solutions": "Number: nombre de solutions retenues dans le groupe",
+    "vacant_sites": "Number: nombre de sites ayant des places vacantes",
+    **{code: f"Number: nombre de sites proposant « {label} » (absent si aucun)"
+       for code, label in SOLUTION_TYPES.items()},
+}
+AREA_FIELDS = {"code": "String: code officiel (INSEE, académie)", "name": "String: nom"}
+
+SOLUTIONS_MAXZOOM = 16
+BASEMAP_MAXZOOM = 12
+COMMUNES_MINZOOM = 9
+
+TILESETS = {
+    "solutions": Tileset(
+        name="solutions", title="Solutions de raccrochage",
+        description="Sites d'accueil publiés et leurs solutions, regroupés aux petites échelles. "
+                    "Les filtres de la recherche (type, voie, formula, level, domain, has_vacancy, "
+                    "open_to_minors, starts_before) s'appliquent en paramètres.",
+        minzoom=0, maxzoom=SOLUTIONS_MAXZOOM, filtered=True,
+        vector_layers=(
+            {"id": "clusters", "description": "Groupes de sites (une cellule de grille par groupe)",
+             "minzoom": 0, "maxzoom": SOLUTIONS_MAXZOOM, "fields": CLUSTER_FIELDS},
+            {"id": "sites", "description": "Sites d'accueil, un par objet",
+             "minzoom": 0, "maxzoom": SOLUTIONS_MAXZOOM, "fields": SITE_FIELDS},
+        )),
+    "basemap": Tileset(
+        name="basemap", title="Fond de carte",
+        description="Régions, académies, départements et communes (géographie de référence du service).",
+        minzoom=0, maxzoom=BASEMAP_MAXZOOM, filtered=False,
+        vector_layers=(
+            {"id": "regions", "description": "Régions", "minzoom": 0, "maxzoom": BASEMAP_MAXZOOM,
+             "fields": AREA_FIELDS},
+            {"id": "academies", "description": "Académies", "minzoom": 0, "maxzoom": BASEMAP_MAXZOOM,
+             "fields": AREA_FIELDS},
+            {"id": "departements", "description": "Départements", "minzoom": 0, "maxzoom": BASEMAP_MAXZOOM,
+             "fields": AREA_FIELDS},
+            {"id": "communes", "description": "Communes et arrondissements municipaux (kind ARM)",
+             "minzoom": COMMUNES_MINZOOM, "maxzoom": BASEMAP_MAXZOOM,
+             "fields": {**AREA_FIELDS, "kind": "String: COM (commune) ou ARM (arrondissement municipal)"}},
+            {"id": "labels", "description": "Points d'étiquette des régions, académies, départements, communes",
+             "minzoom": 0, "maxzoom": BASEMAP_MAXZOOM,
+             "fields": {**AREA_FIELDS, "layer": "String: region, academie, departement ou commune",
+                        "kind": "String: COM ou ARM pour les communes",
+                        "population": "Number: population (communes)"}},
+        )),
+}
+
+
+# -- SQL ---------------------------------------------------------------------------------------------------
+
+# The types in the order of the nomenclature; a site's main type is the first it offers.
+TYPE_ORDER = "ARRAY[" + ", ".join(f"'{code}'" for code in SOLUTION_TYPES) + "]"
+
+# The sites a tile shows, among those `{sites}` selects (a condition on `site`), one row each: published,
+# offering at least one published solution that passes the filters.
+FILTERED_SITES = f"""
+    SELECT g.id, g.geom_3857 AS geom, g.name, g.kind, g.precision, g.is_example,
+           ARRAY(SELECT t FROM unnest({TYPE_ORDER}) WITH ORDINALITY u(t, i) WHERE t = ANY(g.all_types) ORDER BY i)
+               AS types,
+           g.solutions, g.vacancy, g.vacant_places, g.last_checked_at
+    FROM (
+        SELECT site.id, site.geom_3857, site.name, site.kind, site.position_precision AS precision,
+               site.is_example, array_agg(s.type) AS all_types, count(*) AS solutions,
+               coalesce(bool_or(s.vacant_places > 0), false) AS vacancy, sum(s.vacant_places) AS vacant_places,
+               coalesce(site.last_checked_at, max(s.last_checked_at)) AS last_checked_at
+        FROM site JOIN solution s ON s.site_id = site.id
+        WHERE site.status = 'published' AND {{sites}} AND {{filters}}
+        GROUP BY site.id
+    ) g
+"""
+# The same without filters, kept ready by the catalogue triggers (site_summary, migration 0003).
+ALL_SITES = """
+    SELECT site.id, site.geom_3857 AS geom, site.name, site.kind, site.precision, site.is_example, site.types,
+           site.solutions, site.vacancy, site.vacant_places, site.last_checked_at
+    FROM site_summary site WHERE {sites}
+"""
+
+SITE_COLUMNS = """p.id, p.name, p.kind, p.types[1] AS type, array_to_string(p.types, ',') AS types, p.solutions,
+    p.vacancy, p.vacant_places, :today - (p.last_checked_at AT TIME ZONE 'UTC')::date AS checked_days,
+    p.precision, p.is_example"""
+
+TYPE_COLUMNS = ", ".join(f"NULLIF(cells.n_{code}, 0) AS {code}" for code in SOLUTION_TYPES)
+TYPE_COUNTS = ", ".join(f"count(*) FILTER (WHERE '{code}' = ANY(types)) AS n_{code}" for code in SOLUTION_TYPES)
+
+CLUSTER_LAYERS = f"""
+SELECT (SELECT version FROM catalogue_state) AS version,
+    coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
+        SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.sum_x_cm / 100.0 / cells.sites,
+                                                     cells.sum_y_cm / 100.0 / cells.sites), 3857),
+                            ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom,
+               cells.sites AS count, cells.solutions, cells.vacant_sites, {TYPE_COLUMNS}
+        FROM cells WHERE cells.sites > 1 ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
+    || coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
+        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom, {SITE_COLUMNS}
+        FROM lone p ORDER BY p.id LIMIT :max_features) t), '')
+    AS mvt
+"""
+
+# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell (migration 0003),
+# where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14.
+PYRAMID_MAX_ZOOM = 11
+PYRAMID_TILE = """
+WITH cells AS (
+    SELECT * FROM site_cell
+    WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
+), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)") + ")" \
+    + CLUSTER_LAYERS
+
+# Clustering zooms, filtered on one type and nothing else: the same from the per-type pyramid site_type_cell.
+TYPE_PYRAMID_TILE = """
+WITH cells AS (
+    SELECT cx, cy, sites, solutions, vacant_sites, sum_x_cm, sum_y_cm, first_id,
+           """ + ", ".join(f"CASE WHEN type = '{code}' THEN sites ELSE 0 END AS n_{code}" for code in SOLUTION_TYPES) + """
+    FROM site_type_cell
+    WHERE level = :z + 3 AND type = :f_type AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
+), lone AS ({source})""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
+
+# Clustering zooms with other filters: the sites of the tile are placed in the cells of a grid aligned on it; a
+# point belongs to the cell (and tile) whose west and north edges it lies on or after, so that tiles never
+# share a site.
+CLUSTERED_TILE = """
+WITH grid AS (
+    SELECT ST_XMin(box) AS x0, ST_YMax(box) AS y0, (ST_XMax(box) - ST_XMin(box)) / :grid AS cell
+    FROM ST_TileEnvelope(:z, :x, :y) AS box
+), matching AS ({source}
+), placed AS (
+    SELECT m.*, floor((ST_X(m.geom) - grid.x0) / grid.cell)::int AS cx,
+           floor((grid.y0 - ST_Y(m.geom)) / grid.cell)::int AS cy
+    FROM matching m, grid
+), cells AS (
+    SELECT cx, cy, count(*) AS sites, min(id) AS first_id, sum(round(ST_X(geom) * 100)::bigint) AS sum_x_cm,
+           sum(round(ST_Y(geom) * 100)::bigint) AS sum_y_cm,
+           sum(solutions)::bigint AS solutions, count(*) FILTER (WHERE vacancy) AS vacant_sites, {type_counts}
+    FROM placed
+    WHERE cx BETWEEN 0 AND :grid - 1 AND cy BETWEEN 0 AND :grid - 1
+    GROUP BY cx, cy
+), lone AS (
+    SELECT placed.* FROM placed JOIN cells ON cells.first_id = placed.id AND cells.sites = 1
+)""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
+
+# Deeper zooms: every site, with those within the buffer so that symbols crossing the edge are whole.
+SITES_TILE = f"""
+WITH matching AS ({{source}}
+)
+SELECT (SELECT version FROM catalogue_state) AS version,
+    coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
+        SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom, {SITE_COLUMNS}
+        FROM matching p
+        -- past the cap, sites inside the tile go before those in its margin
+        ORDER BY p.geom && ST_TileEnvelope(:z, :x, :y) DESC, p.id LIMIT :max_features) t), '')
+    AS mvt
+"""
+
+
+def _sites(filters: SolutionFilters, sites: str) -> tuple[str, dict]:
+    if filters == SolutionFilters():
+        return ALL_SITES.format(sites=sites), {}
+    where, binds = solution_filter_sql(filters, "s")
+    return FILTERED_SITES.format(sites=sites, filters=where), binds
+
+
+def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) -> tuple[str, dict]:
+    """The SQL of a solutions tile and its bind parameters (besides z, x, y, today, max_features)."""
+    if z > cluster_max_zoom:
+        source, binds = _sites(filters, f"site.geom_3857 && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})")
+        return SITES_TILE.format(source=source), binds
+    if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
+        return PYRAMID_TILE, {}
+    if z <= PYRAMID_MAX_ZOOM and len(filters.types) == 1 and filters == SolutionFilters(types=filters.types):
+        source, binds = _sites(filters, "site.id IN (SELECT first_id FROM cells WHERE sites = 1)")
+        return TYPE_PYRAMID_TILE.format(source=source), {**binds, "f_type": filters.types[0]}
+    source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
+    return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
+
+
+def _area_layer(layer: str, minzoom: int = 0) -> str:
+    return f"""coalesce((SELECT ST_AsMVT(t, '{layer}', {EXTENT}, 'geom') FROM (
+        SELECT a.code, a.name, {'a.kind, ' if layer == 'communes' else ''}
+               ST_AsMVTGeom(a.geom, tile.box, {EXTENT}, {BUFFER}, true) AS geom
+        FROM basemap_area a, tile
+        WHERE a.layer = '{layer}' AND :z >= {minzoom} AND :z BETWEEN a.minzoom AND a.maxzoom
+          AND a.geom && tile.outer_box
+        ORDER BY a.code) t WHERE t.geom IS NOT NULL), '')"""
+
+
+BASEMAP_TILE = f"""
+WITH tile AS (
+    SELECT ST_TileEnvelope(:z, :x, :y) AS box,
+           ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}) AS outer_box
+)
+SELECT {_area_layer('regions')}
+    || {_area_layer('academies')}
+    || {_area_layer('departements')}
+    || {_area_layer('communes', COMMUNES_MINZOOM)}
+    || coalesce((SELECT ST_AsMVT(t, 'labels', {EXTENT}, 'geom') FROM (
+        SELECT l.layer, l.code, l.name, l.kind, l.population,
+               ST_AsMVTGeom(l.geom, tile.box, {EXTENT}, {BUFFER}, true) AS geom
+        FROM basemap_label l, tile
+        WHERE l.minzoom <= :z AND l.geom && tile.outer_box
+        ORDER BY l.population DESC NULLS FIRST, l.code LIMIT :max_features) t), '')
+    AS mvt
+"""
+
+
+def refresh_basemap(conn: Connection) -> None:
+    """Recompute the basemap from the reference geography (called at the end of a reference load)."""
+    conn.execute(text("REFRESH MATERIALIZED VIEW basemap_area"))
+    conn.execute(text("REFRESH MATERIALIZED VIEW basemap_label"))
+
+
+# -- tile geometry ------------------------------------------------------------------------------------------
+
+def tiles_around(x: float, y: float, zooms: range, margin_units: int) -> set[tuple[int, int, int]]:
+    """Tiles (z, x, y) whose box, grown by `margin_units` tile units, holds the EPSG:3857 point (x, y).
+    A sliver more is taken so that a point on a tile edge counts for both sides."""
+    found = set()
+    for z in zooms:
+        n = 1 << z
+        size = WORLD / n
+        margin = size * (margin_units / EXTENT) + size * 1e-9
+        xs = range(max(0, math.floor((x - margin + WORLD / 2) / size)),
+                   min(n - 1, math.floor((x + margin + WORLD / 2) / size)) + 1)
+        ys = range(max(0, math.floor((WORLD / 2 - y - margin) / size)),
+                   min(n - 1, math.floor((WORLD / 2 - y + margin) / size)) + 1)
+        found.update((z, tx, ty) for tx in xs for ty in ys)
+    return found
+
+
+def solutions_tiles_touched(x: float, y: float, cluster_max_zoom: int) -> set[tuple[int, int, int]]:
+    """The solutions tiles whose content can depend on a site at (x, y): at clustering zooms the tile holding
+    it (clusters take only the sites of their own tile), deeper also the tiles whose buffer reaches it."""
+    return (tiles_around(x, y, range(0, cluster_max_zoom + 1), 0)
+            | tiles_around(x, y, range(cluster_max_zoom + 1, SOLUTIONS_MAXZOOM + 1), BUFFER))
+
+
+# -- cache -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tile:
+    etag: str  # of the uncompressed tile
+    gzipped: bytes  # empty for an empty tile
+    cached: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.gzipped
+
+    def with_cached(self) -> Tile:
+        return Tile(self.etag, self.gzipped, cached=True)
+
+
+def make_tile(mvt: bytes) -> Tile:
+    # mtime=0: the same tile always gzips to the same bytes
+    return Tile(etag=hashlib.blake2b(mvt, digest_size=12).hexdigest(),
+                gzipped=gzip.compress(mvt, compresslevel=6, mtime=0) if mvt else b"")
+
+
+CACHE_STATE = text("""
+SELECT s.version AS current, (SELECT version FROM dataset_version WHERE name = 'reference') AS reference,
+       c.version, c.xs, c.ys
+FROM catalogue_state s LEFT JOIN catalogue_change c ON c.version > :known AND c.version <= s.version
+ORDER BY c.version
+""")
+
+
+class TileCache:
+    """Rendered tiles by (tileset, z, x, y, filters, day) within a byte budget, least recently used out first.
+    One per process; safe across threads. It reads the catalogue version on a connection of its own, in
+    autocommit: one round trip per request, and none of the checkout and rollback of a pooled connection, so
+    that a cached tile costs no more."""
+
+    def __init__(self, max_bytes: int, cluster_max_zoom: int, engine: Engine):
+        self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
+        self._lock = threading.Lock()
+        self._cluster_max_zoom = cluster_max_zoom
+        self._engine = engine
+        self._conn: Connection | None = None
+        self.catalogue_version: int | None = None
+        self.reference_version: str | None = None
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def close(self) -> None:
+        """Give back the connection the cache reads the catalogue version on."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _state(self) -> list:
+        for attempt in range(2):
+            try:
+                if self._conn is None:
+                    self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                return self._conn.execute(CACHE_STATE, {"known": self.catalogue_version or 0}).all()
+            except DBAPIError:
+                # The server closed the connection (restart, idle timeout): one new try on a new one.
+                if self._conn is not None:
+                    self._conn.invalidate()
+                    self._conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def sync(self) -> None:
+        """Catch up with the catalogue: evict the tiles that changes since the last call touched."""
+        with self._lock:
+            rows = self._state()
+            current, reference = rows[0].current, rows[0].reference
+            if reference != self.reference_version:
+                self._evict(lambda key: key[0] == "basemap")
+                self.reference_version = reference
+            known = self.catalogue_version
+            if known is None or current == known:
+                self.catalogue_version = current
+                return
+            changes = [r for r in rows if r.version is not None]
+            complete = [r.version for r in changes] == list(range(known + 1, current + 1))
+            if not complete or current < known or any(r.xs is None for r in changes):
+                self._evict(lambda key: key[0] == "solutions")
+            else:
+                touched = set()
+                for change in changes:
+                    for x, y in zip(change.xs, change.ys):
+                        touched |= solutions_tiles_touched(x, y, self._cluster_max_zoom)
+                self._evict(lambda key: key[0] == "solutions" and key[1:4] in touched)
+            self.catalogue_version = current
+
+    def _evict(self, predicate) -> None:
+        for key in [k for k in self._tiles.keys() if predicate(k)]:
+            self._tiles.pop(key, None)
+
+    def get(self, key) -> Tile | None:
+        with self._lock:
+            tile = self._tiles.get(key)
+        return tile.with_cached() if tile else None
+
+    def put(self, key, tile: Tile, rendered_at_version: int | None = None) -> None:
+        """Keep a tile, unless the catalogue changed after it was read (its eviction may have passed)."""
+        with self._lock:
+            if rendered_at_version is not None and self.catalogue_version is not None \
+                    and rendered_at_version < self.catalogue_version:
+                return
+            try:
+                self._tiles[key] = tile
+            except ValueError:  # larger than the whole budget
+                pass
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def solutions_tile(connect: Callable[[], Connection], cache: TileCache, tile: TileCoordinates,
+                   filters: SolutionFilters, cluster_max_zoom: int, max_features: int) -> Tile:
+    """The tile from the cache, or rendered on the connection `connect()` gives (and kept)."""
+    cache.sync()
+    day = today()  # tiles say how many days ago a site was checked: they are valid for a day
+    key = ("solutions", tile.z, tile.x, tile.y, filters, day)
+    found = cache.get(key)
+    if found:
+        return found
+    sql, binds = solutions_tile_sql(filters, tile.z, cluster_max_zoom)
+    row = connect().execute(text(sql), {"z": tile.z, "x": tile.x, "y": tile.y, "today": day,
+                                        "max_features": max_features, **binds}).one()
+    rendered = make_tile(bytes(row.mvt))
+    cache.put(key, rendered, row.version)
+    return rendered
+
+
+def basemap_tile(connect: Callable[[], Connection], cache: TileCache, tile: TileCoordinates,
+                 max_features: int) -> Tile:
+    cache.sync()
+    key = ("basemap", tile.z, tile.x, tile.y, None, None)
+    found = cache.get(key)
+    if found:
+        return found
+    row = connect().execute(text(BASEMAP_TILE), {"z": tile.z, "x": tile.x, "y": tile.y,
+                                                 "max_features": max_features}).one()
+    rendered = make_tile(bytes(row.mvt))
+    cache.put(key, rendered)
+    return rendered
+
+
+BOUNDS = text("""
+SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+FROM (SELECT ST_Extent(geom) AS e FROM departement) extent
+""")
+
+
+def bounds(conn: Connection) -> list[float]:
+    """West, south, east, north (WGS84) of the reference geography, overseas included."""
+    row = conn.execute(BOUNDS).one()
+    if row[0] is None:
+        return [-180.0, -85.051129, 180.0, 85.051129]
+    return [round(v, 4) for v in row]
