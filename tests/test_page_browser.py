@@ -114,9 +114,7 @@ def test_when_the_api_does_not_answer_the_page_says_so_and_can_retry(visit):
 def test_once_visited_the_page_opens_without_network(visit):
     found = visit("/")
     page = found.page
-    page.wait_for_function("navigator.serviceWorker.controller !== null || "
-                           "navigator.serviceWorker.ready.then(() => true)")
-    page.evaluate("navigator.serviceWorker.ready")
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")  # installed, shell kept
     page.reload()  # now controlled by the service worker
     page.context.set_offline(True)
     page.goto(found.origin + "/?lat=45.772&lon=4.89")
@@ -232,3 +230,40 @@ def test_detail_on_a_phone(visit):
     page.locator("#liste > li").first.locator("h3 a").click()
     expect(page.locator("#titre-detail")).to_be_visible()
     screenshot(page, "detail-phone")
+
+
+VISIBLE_CATALOGUE_FEATURE = """(maxWidth) => {
+    for (const path of vector_grid_protobuf_solutions.getContainer().querySelectorAll('path')) {
+        const box = path.getBoundingClientRect();
+        const x = box.left + box.width / 2, y = box.top + box.height / 2;
+        if (box.width > 0 && box.width < maxWidth && document.elementFromPoint(x, y) === path) return [x, y];
+    }
+    return null;
+}"""
+
+
+def test_a_cluster_on_the_map_zooms_in(visit):
+    page = visit("/").page
+    page.locator("#map_carte").scroll_into_view_if_needed()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("map_carte.getZoom()") == 5
+    page.mouse.click(*page.evaluate(VISIBLE_CATALOGUE_FEATURE, 100))
+    page.wait_for_function("() => map_carte.getZoom() === 7")
+
+
+def test_a_site_on_the_map_that_is_not_in_the_list_offers_to_search_around_it(visit):
+    page = visit("/?lat=45.772&lon=4.89").page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    page.locator("#map_carte").scroll_into_view_if_needed()
+    page.evaluate("map_carte.setView([45.75, 4.85], 13)")
+    page.wait_for_load_state("networkidle")
+    # a site drawn by the catalogue's vector tiles, not hidden under a marker of the list
+    point = page.evaluate(VISIBLE_CATALOGUE_FEATURE, 20)
+    assert point is not None
+    page.mouse.click(*point)
+    popup = page.locator(".leaflet-popup")
+    expect(popup.get_by_role("button", name="Chercher autour de ce lieu")).to_be_visible()
+    popup.get_by_role("button", name="Chercher autour de ce lieu").click()
+    expect(page).to_have_url(re.compile(r"lat=45\.\d+&lon=4\.\d+"))
+    expect(page.locator("#resultats")).not_to_have_attribute("aria-busy", "true")
+    assert km(listed(page)[0]["distance"]) <= 0.1  # the site itself comes first (the origin is rounded to ~100 m)

@@ -318,16 +318,26 @@
     }
 
     if (catalogue) {
+      // Leaflet 1.9 takes a clicked circle's position from getLatLng(), which Leaflet.VectorGrid 1.3 leaves
+      // empty (its points live in tile pixels): give each point of a loaded tile its position.
+      catalogue.on("tileload", (event) => {
+        const renderer = catalogue._vectorTiles[catalogue._tileCoordsToKey(event.coords)];
+        const origin = event.coords.scaleBy(catalogue.getTileSize());
+        for (const feature of Object.values((renderer && renderer._layers) || {})) {
+          if (feature._point && !feature._latlng) feature._latlng = map.unproject(origin.add(feature._point), event.coords.z);
+        }
+      });
       catalogue.on("click", (event) => {
         const props = event.layer.properties || {};
+        const latlng = event.latlng;
         if (props.count !== undefined) {
           // a cluster of sites: come closer
-          map.setView(event.latlng, Math.min(map.getZoom() + 2, map.getMaxZoom()));
+          map.setView(latlng, Math.min(map.getZoom() + 2, map.getMaxZoom()));
           return;
         }
         const listedHere = Array.from(els.list.children).find((item) => item.dataset.site === String(props.id));
         if (listedHere) selectFromMap(listedHere.dataset.id);
-        else L.popup().setLatLng(event.latlng).setContent(sitePopup(props, event.latlng)).openOn(map);
+        else L.popup().setLatLng(latlng).setContent(sitePopup(props, latlng)).openOn(map);
       });
     }
 

@@ -8,10 +8,11 @@
 
   window.mapStyles = {
     basemap: {
-      regions: { fill: true, fillColor: "#f7f5f0", fillOpacity: 1, color: "#5f6b7a", weight: 1.5 },
-      departements: { fill: false, color: "#8c96a3", weight: 1 },
+      // the basemap is a background: it takes no click (the sites above it do)
+      regions: { fill: true, fillColor: "#f7f5f0", fillOpacity: 1, color: "#5f6b7a", weight: 1.5, interactive: false },
+      departements: { fill: false, color: "#8c96a3", weight: 1, interactive: false },
       academies: hidden,
-      communes: { fill: false, color: "#c3c9d0", weight: 0.6 },
+      communes: { fill: false, color: "#c3c9d0", weight: 0.6, interactive: false },
       labels: hidden,
     },
     solutions: {
