@@ -5,8 +5,9 @@
 Serves the app with gunicorn on loopback, opens the page in Debian's headless Chromium (cold cache, fresh
 profile) and adds up what went over the wire (compressed bodies + headers; not the service worker's own
 download of the shell, which reuses the browser's cache) for: the home page, then a search
-(the list of the 20 nearest solutions, its map and who covers the area). Then the same two steps with the
-connection throttled like a slow 3G phone (400 kbit/s down, 400 ms round trip).
+(the list of the 20 nearest solutions, its map and who covers the area), at phone (360 px: the map is hidden,
+so no tile is downloaded) and desktop widths. Then the same with the connection throttled like a slow 3G phone
+(400 kbit/s down, 400 ms round trip): "ready" is when the map exists (home) or the list shows (search).
 """
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def kind(url: str, resource: str) -> str:
     return {"document": "HTML", "script": "our JS", "stylesheet": "our CSS"}.get(resource, resource)
 
 
-def measure(browser, base: str, path: str, throttle: bool) -> tuple[dict, float]:
-    context = browser.new_context(viewport={"width": 360, "height": 740})
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def measure(browser, base: str, path: str, throttle: bool, viewport: dict) -> tuple[dict, float]:
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     if throttle:
         cdp = context.new_cdp_session(page)
@@ -54,7 +59,7 @@ def measure(browser, base: str, path: str, throttle: bool) -> tuple[dict, float]
     page.wait_for_selector("#liste > li" if "lat=" in path else "#map_carte.leaflet-container", state="attached",
                            timeout=120000)
     elapsed = time.perf_counter() - started
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("networkidle", timeout=120000)
     for request in done:
         s = request.sizes()
         sizes[kind(request.url, request.resource_type)] += s["responseBodySize"] + s["responseHeadersSize"]
@@ -66,12 +71,13 @@ def main() -> None:
     url = resolve_database_url(Settings(), start=True)
     with harness.gunicorn(url, workers=1, threads=4) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        measure(browser, base, SEARCH, throttle=False)  # warm-up: the worker's first request opens its pool
-        for label, path in (("home page", "/"), ("search: Villeurbanne, 20 nearest", SEARCH)):
-            sizes, fast = measure(browser, base, path, throttle=False)
-            _, slow = measure(browser, base, path, throttle=True)
+        measure(browser, base, SEARCH, False, DESKTOP)  # warm-up: the worker's first request opens its pool
+        for label, path, viewport in (("home page, phone", "/", PHONE), ("search, phone", SEARCH, PHONE),
+                                      ("home page, desktop", "/", DESKTOP), ("search, desktop", SEARCH, DESKTOP)):
+            sizes, fast = measure(browser, base, path, False, viewport)
+            _, slow = measure(browser, base, path, True, viewport)
             total = sum(sizes.values())
-            print(f"\n{label} ({path}) — {total / 1024:.1f} KiB over the wire, cold cache")
+            print(f"\n{label} ({path}, {viewport['width']} px) — {total / 1024:.1f} KiB over the wire, cold cache")
             for name, size in sorted(sizes.items(), key=lambda item: -item[1]):
                 print(f"  {name:<34} {size / 1024:8.1f} KiB")
             print(f"  ready in {fast * 1000:.0f} ms on loopback, {slow:.1f} s on emulated slow 3G")

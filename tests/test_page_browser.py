@@ -124,13 +124,17 @@ def test_once_visited_the_page_opens_without_network(visit):
 
 
 def test_on_a_phone_the_list_comes_first_and_the_map_is_one_tap_away(visit):
-    page = visit("/?lat=45.772&lon=4.89", viewport=PHONE).page
+    found = visit("/?lat=45.772&lon=4.89", viewport=PHONE)
+    page = found.page
     expect(page.locator("#liste > li").first).to_be_visible()
     expect(page.locator("#carte-zone")).to_be_hidden()
+    page.wait_for_load_state("networkidle")
+    assert not [url for url in found.requests if "/tiles/" in url]  # no map tiles while the map is hidden
     screenshot(page, "results-phone")
     page.locator("#resultats").scroll_into_view_if_needed()
     screenshot(page, "results-phone-screen", full_page=False)
-    page.get_by_role("button", name="Carte").click()
+    with page.expect_request(re.compile(r"/tiles/solutions/14/")):
+        page.get_by_role("button", name="Carte").click()
     expect(page.locator("#carte-zone")).to_be_visible()
     expect(page).to_have_url(re.compile(r"vue=carte"))
     page.locator(".result-marker").first.click()

@@ -50,7 +50,9 @@ def build_map(static_url: Callable[[str], str], tile_url: Callable[[str], str], 
     m.default_css = [("leaflet_css", static_url("vendor/leaflet/leaflet.css"))]
     values = {"basemap_max": basemap_max, "solutions_max": solutions_max, "attribution": json.dumps(attribution)}
     for name, options in LAYERS.items():
-        layer = VectorGridProtobuf(tile_url(name), name=name, options=options % values)
+        # Not shown yet: the page adds the layers once the map is on screen (a phone downloads no tile for a
+        # map it does not show).
+        layer = VectorGridProtobuf(tile_url(name), name=name, options=options % values, show=False)
         layer._id = name
         layer.default_js = [("vectorGrid", static_url("vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"))]
         layer.add_to(m)

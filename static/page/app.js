@@ -284,6 +284,14 @@
     function resize() {
       map.invalidateSize();
       if (pendingBounds) fit(pendingBounds);
+      showTiles();
+    }
+
+    function showTiles() {
+      if (tilesDeferred && map.getSize().x > 0) {
+        tileLayers.forEach((layer) => layer.addTo(map));
+        tilesDeferred = false;
+      }
     }
 
     function highlight(id, pan) {
@@ -298,6 +306,11 @@
     // The catalogue's vector tiles (folium made the layer: window.vector_grid_protobuf_solutions).
     const catalogue = window.vector_grid_protobuf_solutions;
     const catalogueUrl = catalogue ? catalogue._url.split("?")[0] : null;
+
+    // The tile layers are added once the map is on screen: a phone downloads no tile for a hidden map.
+    const tileLayers = [window.vector_grid_protobuf_basemap, catalogue].filter(Boolean);
+    let tilesDeferred = true;
+    showTiles();
 
     function setFilters(params) {
       if (!catalogue) return;
