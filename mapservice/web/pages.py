@@ -2,7 +2,7 @@
 from flask import Blueprint, render_template
 
 from .. import datasets
-from ..db import get_db
+from .connection import get_db
 
 bp = Blueprint("pages", __name__)
 
