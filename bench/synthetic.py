@@ -118,6 +118,7 @@ def database_url(sites: int, seed: float = 0.42, log=print) -> str:
             engine.dispose()
             if built == f"{sites} sites, seed {seed}, generator {GENERATOR_VERSION}":
                 admin.dispose()
+                upgrade(make_engine(url))  # a catalogue built by older code gets the current schema
                 return url
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -1,16 +1,22 @@
 """mapservice: the geospatial catalogue of "solutions de raccrochage" behind masecondechance."""
 from __future__ import annotations
 
-from flask import Flask
-from flask_compress import Compress
+from typing import TYPE_CHECKING
 
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 def create_app(config: Settings | dict | None = None) -> Flask:
-    """Application factory. `config` is a Settings object, or a dict of overrides of the environment's."""
+    """Application factory. `config` is a Settings object, or a dict of overrides of the environment's.
+    Flask is imported here only: the core modules (queries, loaders, tiles...) do not depend on it."""
+    from flask import Flask
+    from flask_compress import Compress
+
     from . import db
-    from .web import api, error_reports, map_page, problems, tiles
+    from .web import api, connection, error_reports, map_page, problems, tiles
 
     if isinstance(config, Settings):
         settings = config
@@ -22,7 +28,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
-    app.teardown_appcontext(db.close_db)
+    app.teardown_appcontext(connection.close_db)
     app.config["COMPRESS_MIMETYPES"] = [
         "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
         "application/geo+json", "application/problem+json", "application/vnd.mapbox-vector-tile",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from flask import current_app, g
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -78,16 +77,3 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
     finally:
         cursor.close()
-
-
-def get_db() -> Connection:
-    """The request's connection, opened on first use and closed when the request ends."""
-    if "db" not in g:
-        g.db = current_app.extensions["mapservice.engine"].connect()
-    return g.db
-
-
-def close_db(_exc=None) -> None:
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()

@@ -38,21 +38,26 @@ def solution_filter_sql(filters: SolutionFilters, alias: str = "s") -> tuple[str
         binds["f_starts_before"] = filters.starts_before
     return " AND ".join(conditions), binds
 
-# Two steps, both on the GiST index of solution.position:
-#  1. KNN (<->) gives the k nearest on the sphere;
-#  2. every solution within 1 % more than the k-th one's spheroid distance is re-ranked on the spheroid.
-# The sphere and the WGS84 spheroid disagree by less than 0.6 %, so the result is the exact k nearest
-# by true (spheroid) distance, ties broken by id. {where} holds the filters, the visibility, the optional
-# radius, area and page cursor, and is the same in both steps.
+# Two steps:
+#  1. a planar KNN (<->) on the sites' Web Mercator positions finds the `limit` nearest sites offering a
+#     matching solution: cheap, and conformal, so they are (nearly) the nearest by true distance too;
+#  2. every matching solution within 1 % more than the farthest of those sites' true distances is ranked on
+#     the WGS84 spheroid (GiST index of solution.position).
+# Step 1 only bounds the search: at least `limit` matching solutions lie within that distance, so step 2
+# returns exactly the `limit` nearest by true distance, ties broken by id. {where} holds the filters, the
+# visibility, the optional radius, area and page cursor, and is the same in both steps.
 NEAREST_SOLUTIONS = """
 WITH knn AS (
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id {knn_join}
-    WHERE {where}
+    SELECT site.geom FROM site
+    WHERE site.status = 'published'
+      AND EXISTS (SELECT 1 FROM solution s {knn_join} WHERE s.site_id = site.id AND {where})
     -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
-    ORDER BY s.position <-> {origin}
+    -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
+    ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
+        CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
     LIMIT :limit
 ), reach AS (
-    SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
+    SELECT max(ST_Distance(knn.geom::geography, {origin})) * 1.01 + 1 AS metres FROM knn
 )
 SELECT s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
        s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at,

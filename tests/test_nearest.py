@@ -143,3 +143,13 @@ def test_responses_are_gzipped_when_the_client_accepts_it(client):
     import gzip
     import json
     assert len(json.loads(gzip.decompress(response.data))["features"]) == 20
+
+
+def test_origins_near_the_poles_still_get_the_nearest_solutions(client, engine):
+    # Web Mercator (used to bound the search) stops at ±85°; the answer must stay exact beyond it.
+    for lat in (89.9, -89.9):
+        response = client.get(f"/api/v1/solutions/nearest?lat={lat}&lon=0&limit=3")
+        assert response.status_code == 200
+        got = [f["properties"]["distance_km"] * 1000 for f in response.get_json()["features"]]
+        expected, _ = brute_force_nearest(engine, 0, lat, 3)
+        assert all(abs(a - b) < 1.5 for a, (b, _) in zip(got, expected))

@@ -45,8 +45,8 @@ def test_nearest_search_is_a_knn_index_scan(engine):
     with engine.connect() as conn:
         plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
     # The index itself yields rows in distance order (no sort of every solution).
-    assert 'Index Scan using idx_solution_position' in plan
-    assert 'Order By: ("position" <->' in plan
+    assert 'Index Scan using idx_site_geom_3857' in plan
+    assert 'Order By: (geom_3857 <->' in plan
 
 
 def test_a_solution_follows_its_site_when_the_site_moves(engine):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .. import error_reports, params
-from ..db import get_db
+from .connection import get_db
 
 bp = Blueprint("error_reports", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_cors import CORS
 
-from ..db import get_db
+from .connection import get_db
 
 
 def read_only_db():

@@ -11,10 +11,10 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from .. import datasets, tiles
-from ..db import get_db
 from ..taxonomy import ERROR_REPORT_REASONS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 from . import leaflet_map
 from . import tiles as tiles_web
+from .connection import get_db
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, request, url_for
 
 from .. import params, tiles
-from ..db import get_db
+from .connection import get_db
 from ..errors import NotFound
 
 bp = Blueprint("tiles", __name__)

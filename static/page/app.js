@@ -236,6 +236,9 @@
     }
     const L = window.L;
     map.attributionControl.setPrefix(false);
+    // Before any search, mainland France fills the map, whatever its width.
+    const FRANCE = L.latLngBounds([41.3, -5.2], [51.1, 9.6]);
+    if (map.getSize().x > 0) map.fitBounds(FRANCE);
     L.control.scale({ imperial: false }).addTo(map);
     const results = L.layerGroup().addTo(map);
     let origin = null;
