@@ -156,6 +156,7 @@ def test_no_serious_accessibility_violation_on_the_home_and_results_views(visit)
         page = visit("/", viewport=viewport).page
         if viewport is DESKTOP:
             expect(page.locator("#map_carte")).to_be_visible()
+        page.wait_for_load_state("networkidle")  # the map's tiles drawn
         screenshot(page, f"home-{name}")
         assert serious_accessibility_violations(page) == []
     page.goto(page.url + "?lat=45.772&lon=4.89&type=service_civique")
