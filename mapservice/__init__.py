@@ -16,13 +16,14 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask_compress import Compress
 
     from . import db
-    from .web import api, connection, pages, problems, tiles
+    from .web import api, connection, error_reports, map_page, problems, tiles
 
     if isinstance(config, Settings):
         settings = config
     else:
         settings = Settings(**(config or {}))
-    app = Flask(__name__)
+    # The repository's static/ folder is served by web/map_page, with versioned, long-cached URLs.
+    app = Flask(__name__, static_folder=None)
     app.config["SETTINGS"] = settings
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -36,7 +37,8 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["COMPRESS_MIN_SIZE"] = 500
     Compress(app)
     problems.register(app)
-    app.register_blueprint(pages.bp)
+    app.register_blueprint(map_page.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(tiles.bp, url_prefix="/tiles")
+    app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
     return app

@@ -12,7 +12,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .taxonomy import (
-    CATALOGUE_STATUSES, POSITION_PRECISIONS, SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES,
+    CATALOGUE_STATUSES, ERROR_REPORT_REASONS, POSITION_PRECISIONS, SERVICE_CIVIQUE_FORMULAS, SITE_KINDS,
+    SOLUTION_TYPES, VOIES,
 )
 
 NAMING = {
@@ -232,3 +233,25 @@ class FoqualeNetwork(CatalogueRow, Base):
     contact_name: Mapped[str | None] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
+
+
+# -- Feedback from the public -------------------------------------------------------------------------
+
+class ErrorReport(Base):
+    """'Signaler une erreur': what a visitor says is wrong about a solution, kept for the local team."""
+
+    __tablename__ = "error_report"
+    __table_args__ = (
+        CheckConstraint(_in("reason", ERROR_REPORT_REASONS), name="reason"),
+        CheckConstraint("status IN ('new', 'handled', 'rejected')", name="status"),
+        CheckConstraint("char_length(message) <= 2000", name="message_length"),
+        CheckConstraint("char_length(contact) <= 200", name="contact_length"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    solution_id: Mapped[int] = mapped_column(ForeignKey("solution.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    # Optional, given by the visitor to be called back; never shown publicly.
+    contact: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), server_default="new")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

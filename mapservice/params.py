@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .errors import InvalidParameter
-from .taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
+from .taxonomy import ERROR_REPORT_REASONS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 
 
 def _number(args: Mapping[str, str], name: str, low: float, high: float, what: str) -> float:
@@ -354,6 +354,46 @@ def items(args: Mapping[str, str], default_limit: int, max_limit: int,
     return ItemsQuery(limit=integer(args, "limit", default_limit, 1, max_limit), bbox=bbox(args),
                       after_id=int(after[0]) if after else None, properties=properties,
                       filters=solution_filters(args))
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    solution_id: int
+    reason: str
+    message: str | None
+    contact: str | None
+
+
+ERROR_REPORT_FIELDS = {"reason": 32, "message": 2000, "contact": 200}
+
+
+def error_report(solution_id: str, body: Mapping | None) -> ErrorReport:
+    """'Signaler une erreur': a JSON object (or a form) with reason, message, contact."""
+    solution = identifier(solution_id, "la solution")
+    if body is None:
+        raise InvalidParameter("Envoyez un objet JSON (ou un formulaire) avec les champs reason, message et "
+                               "contact.", parameter="body")
+    unknown = [name for name in body if name not in ERROR_REPORT_FIELDS]
+    if unknown:
+        raise InvalidParameter(f"Champ inconnu : {', '.join(repr(n) for n in unknown)}. "
+                               f"Champs possibles : {', '.join(ERROR_REPORT_FIELDS)}.", parameter=unknown[0])
+    values = {}
+    for name, max_length in ERROR_REPORT_FIELDS.items():
+        raw = body.get(name)
+        if raw is not None and not isinstance(raw, str):
+            raise InvalidParameter(f"'{name}' est un texte.", parameter=name)
+        value = " ".join(raw.split()) if name != "message" and raw else (raw or "").strip()
+        if len(value) > max_length:
+            raise InvalidParameter(f"'{name}' fait au plus {max_length} caractères, reçu {len(value)}.",
+                                   parameter=name)
+        values[name] = value or None
+    if values["reason"] not in ERROR_REPORT_REASONS:
+        raise InvalidParameter(f"'reason' dit ce qui ne va pas, parmi : {', '.join(ERROR_REPORT_REASONS)}"
+                               + (f" ; reçu '{values['reason']}'." if values["reason"] else "."), parameter="reason")
+    if values["reason"] == "autre" and not values["message"]:
+        raise InvalidParameter("Avec reason 'autre', 'message' est obligatoire : décrivez ce qui ne va pas.",
+                               parameter="message")
+    return ErrorReport(solution_id=solution, **values)
 
 
 @dataclass(frozen=True)

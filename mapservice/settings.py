@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # Off by default: the public pages make no request to a third party.
     raster_basemap_url: str | None = None
     raster_basemap_attribution: str | None = None
+    # The public map page: the national help line and chat (shown only when set), e.g. "0 800 12 34 56" and
+    # "https://chat.example.fr/"; after how many days without a check a solution is shown as not recently checked.
+    help_line_phone: str | None = None
+    help_line_hours: str | None = None
+    help_chat_url: str | None = None
+    stale_after_days: int = 180
 
     @property
     def resolved_data_dir(self) -> Path:

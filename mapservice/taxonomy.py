@@ -43,3 +43,13 @@ SERVICE_CIVIQUE_FORMULAS = {
 
 CATALOGUE_STATUSES = ("draft", "published", "archived")
 POSITION_PRECISIONS = ("address", "commune")
+
+# What a young person can report about a solution ("Signaler une erreur"), for the local team to check.
+ERROR_REPORT_REASONS = {
+    "n_existe_plus": "Cette solution n'existe plus ou le lieu est fermé",
+    "adresse": "L'adresse ou la position sur la carte est fausse",
+    "contact": "Le téléphone, le mail ou le site internet ne marche pas",
+    "places": "Le nombre de places libres est faux",
+    "conditions": "Les conditions (âge, niveau, inscription) sont fausses",
+    "autre": "Autre chose",
+}

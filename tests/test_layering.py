@@ -4,7 +4,7 @@ import sys
 
 CORE = ["mapservice.db", "mapservice.queries", "mapservice.params", "mapservice.places", "mapservice.coverage",
         "mapservice.ogc", "mapservice.tiles", "mapservice.reference", "mapservice.demo", "mapservice.cluster",
-        "mapservice.datasets", "mapservice.models"]
+        "mapservice.datasets", "mapservice.models", "mapservice.error_reports"]
 
 
 def test_core_modules_import_without_flask():

@@ -103,13 +103,6 @@ def test_unknown_urls_answer_problem_json_404(client):
     assert response.mimetype == "application/problem+json"
 
 
-def test_home_page_says_what_is_loaded_and_links_to_nearest(client):
-    html = client.get("/").get_data(as_text=True)
-    assert "34 8" in html  # 34 8xx communes
-    assert "/api/v1/solutions/nearest?lat=" in html
-    assert "exemples fictifs" in html
-
-
 def nearest(client, **params):
     query = "&".join(f"{k}={v}" for k, v in params.items())
     response = client.get(f"/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&{query}")

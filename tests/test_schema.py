@@ -16,7 +16,7 @@ def test_migrations_run_up_from_an_empty_database_and_back(empty_database_url):
     with engine.connect() as conn:
         tables = set(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")))
     assert {"commune", "departement", "region", "academie", "site", "solution", "psad_platform",
-            "psad_platform_commune", "foquale_network", "dataset_version"} <= tables
+            "psad_platform_commune", "foquale_network", "dataset_version", "error_report"} <= tables
     command.downgrade(alembic_config(engine), "base")
     assert current_revision(engine) is None
     upgrade(engine)

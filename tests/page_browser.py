@@ -1,0 +1,109 @@
+"""Browser fixtures for the map page: the app on a real loopback port, and Debian's headless Chromium driven by
+Playwright (never `playwright install`). Every request the browser makes is recorded, so that tests can check
+that all of them go to the service's own origin."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import make_server
+
+from mapservice import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# The national help line of the tests (the real one is set in the deployment's environment).
+PAGE_SETTINGS = {"help_line_phone": "0 800 00 00 00", "help_line_hours": "Du lundi au vendredi, de 9 h à 18 h",
+                 "help_chat_url": "https://chat.example.invalid/"}
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url):
+    """The app served on 127.0.0.1 on a free port, in a thread, for the whole session."""
+    app = create_app({"database_url": database_url, **PAGE_SETTINGS})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    app.extensions["mapservice.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        # launch() gives the browser a fresh temporary profile (user-data-dir) and removes it afterwards.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Visit:
+    """A page in its own browser context, with what it requested and what went wrong in it."""
+
+    page: Page
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # console errors (a refused request shows there too)
+    exceptions: list[str] = field(default_factory=list)  # uncaught JavaScript errors
+
+    def foreign_requests(self) -> list[str]:
+        return [url for url in self.requests
+                if not (url.startswith(self.origin + "/") or url.startswith(("data:", "blob:")))]
+
+
+@pytest.fixture
+def visit(browser: Browser, live_server):
+    """visit(path, **context options) -> Visit; contexts are closed after the test, which then checks that
+    the browser asked nothing of any other host, hit no Content-Security-Policy violation and no script error."""
+    opened: list[Visit] = []
+
+    def open_page(path: str = "/", viewport=DESKTOP, **options) -> Visit:
+        context = browser.new_context(viewport=viewport, locale="fr-FR", **options)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        found = Visit(page=page, origin=live_server)
+        context.on("request", lambda request: found.requests.append(request.url))
+        page.on("console", lambda msg: found.errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: found.exceptions.append(str(exc)))
+        opened.append(found)
+        if path is not None:
+            page.goto(live_server + path)
+        return found
+
+    yield open_page
+    for found in opened:
+        found.page.context.close()
+    for found in opened:
+        assert found.foreign_requests() == [], "the page asked another host"
+        assert not [e for e in found.errors if "Content Security Policy" in e], found.errors
+        assert found.exceptions == [], found.exceptions
+
+
+def serious_accessibility_violations(page: Page) -> list[dict]:
+    """axe-core (vendored for the tests, never served) run in the page: serious and critical violations."""
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;window.axe = axe;")
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+    }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def screenshot(page: Page, name: str, full_page: bool = True) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,275 @@
+"""The map page in a real browser (Debian's headless Chromium): what a young person does with it."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+from .page_browser import (  # noqa: F401  (fixtures)
+    DESKTOP, PHONE, browser, live_server, screenshot, serious_accessibility_violations, visit,
+)
+
+VILLEURBANNE = {"latitude": 45.7719, "longitude": 4.8902}
+
+
+def listed(page) -> list[dict]:
+    """The list as shown, once the search in progress (if any) has answered."""
+    expect(page.locator("#resultats")).not_to_have_attribute("aria-busy", "true")
+    return page.eval_on_selector_all("#liste > li", """items => items.map(li => ({
+        id: li.dataset.id, title: li.querySelector('h3').textContent,
+        type: li.querySelector('.type').textContent, distance: li.querySelector('.distance').textContent}))""")
+
+
+def km(text: str) -> float:
+    value, unit = re.match(r"à\s*([\d\s,]+)\s*(km|m)", text).groups()
+    number = float(value.replace(",", ".").replace("\u202f", "").replace(" ", ""))
+    return number if unit == "km" else number / 1000
+
+
+def test_around_me_lists_the_nearest_solutions_in_km_and_the_map_follows(visit, client):
+    found = visit("/", geolocation=VILLEURBANNE, permissions=["geolocation"])
+    page = found.page
+    page.get_by_role("button", name="Autour de moi").click()
+    expect(page.locator("#liste > li").first).to_be_visible()
+    query = parse_qs(urlparse(page.url).query)
+    assert query["lat"] == ["45.772"] and query["lon"] == ["4.89"]  # rounded: a shared link is not an address
+    expect(page.locator("#titre-resultats")).to_contain_text("Villeurbanne")
+
+    items = listed(page)
+    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=20").get_json()["features"]
+    assert [item["id"] for item in items] == [str(f["id"]) for f in api]
+    distances = [km(item["distance"]) for item in items]
+    assert distances == sorted(distances)
+    for item, feature in zip(items, api):
+        assert abs(km(item["distance"]) - feature["properties"]["distance_km"]) <= 0.06
+    assert page.locator(".result-marker").count() == len(items)
+    screenshot(page, "results-desktop")
+
+    page.get_by_role("button", name="Voir plus de solutions").click()  # the next page, numbered on
+    expect(page.locator("#liste > li")).to_have_count(40)
+    more = [km(item["distance"]) for item in listed(page)]
+    assert more[:20] == distances and more == sorted(more)
+    expect(page.locator("#liste > li").nth(20).locator("h3 a")).to_be_focused()
+    assert page.locator(".result-marker").count() == 40
+
+
+def test_filters_change_the_list_and_the_map_and_stay_in_the_url(visit, client):
+    found = visit("/?lat=45.772&lon=4.89")
+    page = found.page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    everything = listed(page)
+    # the map's clustered vector tiles are asked again with the same filter
+    with page.expect_request(lambda r: re.search(r"/tiles/solutions/\d+/\d+/\d+\.mvt\?type=apprentissage$", r.url)):
+        page.get_by_role("checkbox", name=re.compile("^Apprentissage")).check()
+    apprenticeship = listed(page)
+    assert len(apprenticeship) == 20
+    assert apprenticeship != everything
+    assert {item["type"] for item in apprenticeship} == {"Apprentissage (CFA, UFA)"}
+    assert page.locator(".result-marker").count() == len(apprenticeship)
+    assert parse_qs(urlparse(page.url).query)["type"] == ["apprentissage"]
+
+    page.get_by_label("Seulement s'il reste des places libres").check()
+    expect(page).to_have_url(re.compile(r"has_vacancy=true"))
+    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=20&type=apprentissage&has_vacancy=true")
+    expected = [str(f["id"]) for f in api.get_json()["features"]]
+    assert [item["id"] for item in listed(page)] == expected
+    assert page.locator("#liste .places.open").count() == len(expected)  # each says how many places are left
+
+    page.reload()  # the shared link gives the same page back
+    expect(page.locator("#liste > li")).to_have_count(len(expected))
+    assert [item["id"] for item in listed(page)] == expected
+    expect(page.get_by_label("Seulement s'il reste des places libres")).to_be_checked()
+    expect(page.locator('input[name="type"][value="apprentissage"]')).to_be_checked()
+
+
+def test_examples_are_marked_as_examples(visit):
+    page = visit("/?lat=45.772&lon=4.89").page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    for item in page.locator("#liste > li").all():
+        is_example = item.locator("h3").inner_text().startswith("Exemple —")
+        assert item.locator(".badge.example").count() == (1 if is_example else 0)
+    assert page.locator("#liste .badge.example").count() > 0
+
+
+def test_refused_geolocation_says_what_to_do_instead(visit):
+    page = visit("/", permissions=[]).page
+    page.get_by_role("button", name="Autour de moi").click()
+    expect(page.locator("#message")).to_contain_text("Tape plutôt le nom de ta ville")
+    expect(page.locator("#liste > li")).to_have_count(0)
+
+
+def test_when_the_api_does_not_answer_the_page_says_so_and_can_retry(visit):
+    found = visit("/", geolocation=VILLEURBANNE, permissions=["geolocation"])
+    page = found.page
+    page.route("**/api/**", lambda route: route.abort("internetdisconnected"))
+    page.get_by_role("button", name="Autour de moi").click()
+    expect(page.locator("#message")).to_contain_text("Le service ne répond pas pour le moment")
+    page.unroute("**/api/**")
+    page.locator("#message").get_by_role("button", name="Réessayer").click()
+    expect(page.locator("#liste > li").first).to_be_visible()
+    expect(page.locator("#message")).to_be_hidden()
+
+
+def test_once_visited_the_page_opens_without_network(visit):
+    found = visit("/")
+    page = found.page
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")  # installed, shell kept
+    page.reload()  # now controlled by the service worker
+    page.context.set_offline(True)
+    page.goto(found.origin + "/?lat=45.772&lon=4.89")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reprendre une formation près de chez moi")
+    expect(page.locator("#message")).to_contain_text("Le service ne répond pas pour le moment")
+    page.context.set_offline(False)
+
+
+def test_on_a_phone_the_list_comes_first_and_the_map_is_one_tap_away(visit):
+    found = visit("/?lat=45.772&lon=4.89", viewport=PHONE)
+    page = found.page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    expect(page.locator("#carte-zone")).to_be_hidden()
+    page.wait_for_load_state("networkidle")
+    assert not [url for url in found.requests if "/tiles/" in url]  # no map tiles while the map is hidden
+    screenshot(page, "results-phone")
+    page.locator("#resultats").scroll_into_view_if_needed()
+    screenshot(page, "results-phone-screen", full_page=False)
+    with page.expect_request(re.compile(r"/tiles/solutions/14/")):
+        page.get_by_role("button", name="Carte").click()
+    expect(page.locator("#carte-zone")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"vue=carte"))
+    page.locator(".result-marker").first.click()
+    # the marker selects its solution: highlighted in the list, named in a popup that opens its detail
+    expect(page.locator("#liste > li.is-selected")).to_have_count(1)
+    expect(page.locator(".result-marker.is-selected")).to_have_count(1)
+    popup = page.locator(".leaflet-popup")
+    expect(popup).to_contain_text(page.locator("#liste > li.is-selected h3").inner_text())
+    expect(page.locator(".leaflet-control-scale-line")).to_have_text(re.compile(r"^\d+ m$"))  # fitted, not the world
+    page.wait_for_timeout(300)  # the popup's fade-in
+    screenshot(page, "map-phone-selected")
+    popup.get_by_role("button", name="Voir le détail").click()
+    expect(page.locator("#titre-detail")).to_be_visible()
+    expect(page.locator("#titre-detail")).to_be_focused()
+
+
+def test_no_serious_accessibility_violation_on_the_home_and_results_views(visit):
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        page = visit("/", viewport=viewport).page
+        if viewport is DESKTOP:
+            expect(page.locator("#map_carte")).to_be_visible()
+        page.wait_for_load_state("networkidle")  # the map's tiles drawn
+        screenshot(page, f"home-{name}")
+        assert serious_accessibility_violations(page) == []
+    page.goto(page.url + "?lat=45.772&lon=4.89&type=service_civique")
+    expect(page.locator("#liste > li").first).to_be_visible()
+    assert serious_accessibility_violations(page) == []
+
+
+def test_search_a_commune_by_name_with_suggestions_then_who_covers_it(visit):
+    page = visit("/").page
+    page.get_by_role("combobox", name="Ville, code postal, département ou région").fill("Villeurb")
+    option = page.get_by_role("option", name=re.compile(r"^Villeurbanne"))
+    expect(option).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    expect(option).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("Enter")
+    expect(page.locator("#liste > li").first).to_be_visible()
+    assert parse_qs(urlparse(page.url).query)["commune"] == ["69266"]
+    expect(page.locator("#titre-resultats")).to_contain_text("Villeurbanne")
+    distances = [km(item["distance"]) for item in listed(page)]
+    assert distances == sorted(distances) and distances[-1] < 5
+    coverage = page.locator("#couverture")
+    expect(coverage).to_contain_text("plateforme de suivi et d'appui aux décrocheurs")
+    expect(coverage).to_contain_text("Exemple fictif")
+    assert coverage.locator('a[href^="tel:"]').count() >= 1
+
+
+def test_a_place_that_does_not_exist_gets_a_plain_message(visit):
+    page = visit("/").page
+    page.get_by_role("combobox").fill("Zzyzxville")
+    page.get_by_role("button", name="Chercher").click()
+    expect(page.locator("#message")).to_contain_text("Aucun lieu ne correspond à « Zzyzxville »")
+
+
+def test_open_a_solution_call_go_there_report_an_error_and_share_it(visit, engine):
+    found = visit("/?lat=45.772&lon=4.89")
+    page = found.page
+    first = page.locator("#liste > li").first
+    title = first.locator("h3").inner_text()
+    first.locator("h3 a").click()
+    heading = page.locator("#titre-detail")
+    expect(heading).to_have_text(title)
+    expect(heading).to_be_focused()
+    detail = page.locator("#detail")
+    expect(detail.locator(".badge.example")).to_have_text("Exemple fictif")
+    expect(detail.locator('a[href^="tel:"]')).to_have_count(1)
+    geo = detail.get_by_role("link", name=re.compile("itinéraire"))
+    assert re.match(r"geo:45\.\d+,4\.\d+\?q=", geo.get_attribute("href"))
+    solution_id = parse_qs(urlparse(page.url).query)["solution"][0]
+    expect(page.locator(f'#liste > li[data-id="{solution_id}"]')).to_have_class(re.compile("is-selected"))
+    expect(page.locator(".result-marker.is-selected")).to_have_count(1)
+    screenshot(page, "detail-desktop")
+    assert serious_accessibility_violations(page) == []
+
+    detail.get_by_text("Signaler une erreur").click()
+    detail.get_by_role("button", name="Envoyer").click()
+    expect(page.locator("#signaler-message")).to_contain_text("Choisis ce qui ne va pas")
+    detail.get_by_label("Qu'est-ce qui ne va pas ?").select_option("places")
+    detail.get_by_label("Précisions").fill("Il n'y a plus de place depuis lundi.")
+    detail.get_by_role("button", name="Envoyer").click()
+    expect(page.locator("#signaler-message")).to_contain_text("Merci")
+    from sqlalchemy import text
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT reason, message FROM error_report WHERE solution_id = :id "
+                                   "ORDER BY id DESC LIMIT 1"), {"id": int(solution_id)}).one()
+    assert tuple(stored) == ("places", "Il n'y a plus de place depuis lundi.")
+
+    page.reload()  # a shared link opens the same solution
+    expect(page.locator("#titre-detail")).to_have_text(title)
+    page.get_by_role("button", name="Retour à la liste").click()
+    expect(page.locator("#liste > li").first.locator("h3 a")).to_be_focused()
+    assert "solution=" not in page.url
+
+
+def test_detail_on_a_phone(visit):
+    page = visit("/?lat=45.772&lon=4.89", viewport=PHONE).page
+    page.locator("#liste > li").first.locator("h3 a").click()
+    expect(page.locator("#titre-detail")).to_be_visible()
+    screenshot(page, "detail-phone")
+
+
+VISIBLE_CATALOGUE_FEATURE = """(maxWidth) => {
+    for (const path of vector_grid_protobuf_solutions.getContainer().querySelectorAll('path')) {
+        const box = path.getBoundingClientRect();
+        const x = box.left + box.width / 2, y = box.top + box.height / 2;
+        if (box.width > 0 && box.width < maxWidth && document.elementFromPoint(x, y) === path) return [x, y];
+    }
+    return null;
+}"""
+
+
+def test_a_cluster_on_the_map_zooms_in(visit):
+    page = visit("/").page
+    page.locator("#map_carte").scroll_into_view_if_needed()
+    page.wait_for_load_state("networkidle")
+    zoom = page.evaluate("map_carte.getZoom()")
+    assert zoom <= 6  # all of France
+    page.mouse.click(*page.evaluate(VISIBLE_CATALOGUE_FEATURE, 100))
+    page.wait_for_function("zoom => map_carte.getZoom() === zoom + 2", arg=zoom)
+
+
+def test_a_site_on_the_map_that_is_not_in_the_list_offers_to_search_around_it(visit):
+    page = visit("/?lat=45.772&lon=4.89").page
+    expect(page.locator("#liste > li").first).to_be_visible()
+    page.locator("#map_carte").scroll_into_view_if_needed()
+    page.evaluate("map_carte.setView([45.75, 4.85], 13)")
+    page.wait_for_load_state("networkidle")
+    # a site drawn by the catalogue's vector tiles, not hidden under a marker of the list
+    point = page.evaluate(VISIBLE_CATALOGUE_FEATURE, 20)
+    assert point is not None
+    page.mouse.click(*point)
+    popup = page.locator(".leaflet-popup")
+    expect(popup.get_by_role("button", name="Chercher autour de ce lieu")).to_be_visible()
+    popup.get_by_role("button", name="Chercher autour de ce lieu").click()
+    expect(page).to_have_url(re.compile(r"lat=45\.\d+&lon=4\.\d+"))
+    expect(page.locator("#resultats")).not_to_have_attribute("aria-busy", "true")
+    assert km(listed(page)[0]["distance"]) <= 0.1  # the site itself comes first (the origin is rounded to ~100 m)
