@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import os
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from mapservice import create_app
 from mapservice.cluster import EmbeddedCluster
@@ -40,6 +42,19 @@ def template_fingerprint() -> str:
     for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
+
+
+@contextlib.contextmanager
+def serving(app):
+    """`app` on a free loopback port, in a thread, for clients that need real HTTP (GDAL, Chromium)."""
+    http_server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http_server.server_port}"
+    finally:
+        http_server.shutdown()
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,15 @@ Playwright (never `playwright install`). Every request the browser makes is reco
 that all of them go to the service's own origin."""
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from mapservice import create_app
+
+from .conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -30,12 +30,8 @@ PAGE_SETTINGS = {"help_line_phone": "0 800 00 00 00", "help_line_hours": "Du lun
 def live_server(database_url):
     """The app served on 127.0.0.1 on a free port, in a thread, for the whole session."""
     app = create_app({"database_url": database_url, **PAGE_SETTINGS})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
     app.extensions["mapservice.engine"].dispose()
 
 

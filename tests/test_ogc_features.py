@@ -3,12 +3,12 @@ a real HTTP server), as QGIS would."""
 import json
 import shutil
 import subprocess
-import threading
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
-from werkzeug.serving import make_server
+
+from .conftest import serving
 
 OGC = "/api/v1/ogc"
 LYON = (4.7, 45.7, 4.95, 45.85)
@@ -16,13 +16,9 @@ LYON = (4.7, 45.7, 4.95, 45.85)
 
 @pytest.fixture(scope="module")
 def live_server(app):
-    """The app on a free loopback port, in a thread, for clients that need real HTTP (GDAL)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    """The app on a free loopback port (GDAL needs real HTTP)."""
+    with serving(app) as url:
+        yield url
 
 
 def published_in(engine, bbox):

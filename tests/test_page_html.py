@@ -2,7 +2,6 @@
 catalogue, the help line from the settings, and cacheable assets."""
 import re
 
-import folium
 
 from mapservice import create_app
 from mapservice.taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from .. import datasets, tiles
-from ..taxonomy import ERROR_REPORT_REASONS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
+from ..taxonomy import ERROR_REPORT_REASONS, VOIES
 from . import leaflet_map
 from . import tiles as tiles_web
 from .connection import get_db
