@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from mapservice.cluster import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,12 +45,6 @@ def time_each(calls: Iterable[Callable[[], object]], warmup: int = 20) -> list[f
         if i >= warmup:
             samples.append(elapsed)
     return samples
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

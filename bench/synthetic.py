@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mapservice.cluster import EmbeddedCluster  # noqa: E402
-from mapservice.db import make_engine, upgrade  # noqa: E402
+from mapservice.db import make_engine, resolve_database_url, upgrade  # noqa: E402
 from mapservice.reference import load_reference  # noqa: E402
+from mapservice.settings import Settings  # noqa: E402
 
 GENERATOR_VERSION = "2"  # bump when the rows generated change
 
@@ -97,9 +96,8 @@ ANALYZE solution;
 
 
 def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    return EmbeddedCluster(ROOT / ".data", log=lambda _: None).start()
+    """The project's server: DATABASE_URL, or the private cluster of this checkout (started if needed)."""
+    return resolve_database_url(Settings(data_dir=ROOT / ".data"), start=True)
 
 
 def database_url(sites: int, seed: float = 0.42, log=print) -> str:
