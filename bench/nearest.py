@@ -19,7 +19,7 @@ from sqlalchemy import text  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
 import harness  # noqa: E402
-from mapservice import params, queries  # noqa: E402
+from mapservice import params, search  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def run(database_url: str, k: int, filters: str, n: int) -> dict:
                             + [tuple(p.split("=", 1)) for p in filters.split("&") if p]) for lon, lat in points]
     parsed = [params.nearest(a, k, 100) for a in query_args]
     with engine.connect() as conn:
-        sql = harness.time_each(lambda q=q: queries.nearest_solutions(conn, q) for q in parsed)
+        sql = harness.time_each(lambda q=q: search.nearest_solutions(conn, q, q.origin) for q in parsed)
     engine.dispose()
     with harness.gunicorn(database_url, workers=1) as base:
         client = harness.KeepAliveClient(base)

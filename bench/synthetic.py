@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mapservice.db import make_engine, resolve_database_url, upgrade  # noqa: E402
+from mapservice.db import make_engine, resolve_database_url, transaction, upgrade  # noqa: E402
 from mapservice.reference import load_reference  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
@@ -97,7 +97,7 @@ ANALYZE solution;
 
 def server_url() -> str:
     """The project's server: DATABASE_URL, or the private cluster of this checkout (started if needed)."""
-    return resolve_database_url(Settings(data_dir=ROOT / ".data"), start=True)
+    return resolve_database_url(Settings.from_env(database={"data_dir": ROOT / ".data"}), start=True)
 
 
 def database_url(sites: int, seed: float = 0.42, log=print) -> str:
@@ -124,7 +124,8 @@ def database_url(sites: int, seed: float = 0.42, log=print) -> str:
 
     engine = make_engine(url)
     upgrade(engine)
-    load_reference(engine, log=lambda _: None)
+    with transaction(engine) as conn:
+        load_reference(conn, log=lambda _: None)
     started = time.monotonic()
     shares, total = [], 0.0
     for kind, solution_type, share in MIX:

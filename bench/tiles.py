@@ -39,7 +39,7 @@ from werkzeug.datastructures import MultiDict  # noqa: E402
 
 from mapservice import params, tiles  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
-from mapservice.params import SolutionFilters  # noqa: E402
+from mapservice.values import SolutionFilters  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
 ZOOMS = [0, 2, 4, 5, 6, 8, 10, 11, 12, 14, 16]
@@ -70,14 +70,14 @@ def raw_sql(engine, sampled, settings: Settings, filters: SolutionFilters, repea
     result = {}
     with engine.connect() as conn:
         for z, coords in sampled.items():
-            sql, binds = tiles.solutions_tile_sql(filters, z, settings.tile_cluster_max_zoom)
+            sql, binds = tiles.solutions_tile_sql(filters, z, settings.tiles.cluster_max_zoom)
             statement = text(sql)
             samples, sizes, gzipped = [], [], []
             for _ in range(repeat):
                 for _, x, y in coords:
                     started = time.perf_counter()
                     row = conn.execute(statement, {"z": z, "x": x, "y": y, "today": dt.date.today(),
-                                                   "max_features": settings.tile_max_features, **binds}).one()
+                                                   "max_features": settings.tiles.max_features, **binds}).one()
                     samples.append((time.perf_counter() - started) * 1000)
                     mvt = bytes(row.mvt)
                     sizes.append(len(mvt))

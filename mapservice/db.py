@@ -1,9 +1,18 @@
-"""Database access: engines, the per-request connection, and migrations."""
+"""Database access: engines, units of work, bulk copies, prepared reads and migrations.
+
+A unit of work is one transaction around one request or one command: `transaction()` commits when its block
+ends normally and rolls back on any error. Core functions take the connection they are given and never commit.
+Public reads use `read_only()`: single statements outside any transaction (BEGIN and ROLLBACK would cost two
+round trips each). The web layer holds one of each per request (web/connection.py)."""
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
+import io
 import re
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -18,9 +27,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def resolve_database_url(settings: Settings, start: bool = False) -> str:
     """DATABASE_URL when set; otherwise the private cluster's URL (starting it only when asked)."""
-    if settings.database_url:
-        return settings.database_url
-    cluster = EmbeddedCluster(settings.resolved_data_dir, settings.pg_bindir, settings.cluster_user)
+    if settings.database.url:
+        return settings.database.url
+    cluster = EmbeddedCluster(settings.database.resolved_data_dir, settings.database.pg_bindir, settings.database.cluster_user)
     return cluster.start() if start else cluster.url()
 
 
@@ -31,6 +40,32 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     return create_engine(url, **kwargs)
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work: committed when the block ends, rolled back if it raises."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def read_only(conn: Connection) -> Connection:
+    """`conn` outside any transaction (autocommit): each statement of a read sees the latest commits."""
+    return conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def copy_rows(conn: Connection, table: str, columns: Iterable[str], rows: Iterable[Iterable]) -> None:
+    """COPY rows into `table` (usually a staging table) within the connection's transaction; None is NULL."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    for row in rows:
+        writer.writerow([r"\N" if v is None else v for v in row])
+    buf.seek(0)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+    finally:
+        cursor.close()
 
 
 def alembic_config(engine: Engine) -> Config:

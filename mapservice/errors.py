@@ -23,18 +23,21 @@ class NotFound(MapserviceError):
     title = "Introuvable"
 
 
-class Conflict(MapserviceError):
-    status = 409
-    title = "Conflit"
-
-
-class ServiceUnavailable(MapserviceError):
-    status = 503
-    title = "Service indisponible"
-
-
 class ClusterError(MapserviceError):
     """The embedded PostgreSQL cluster could not be set up or started."""
 
     status = 503
     title = "Base de données indisponible"
+
+
+class ConfigurationError(MapserviceError):
+    """A setting is missing or wrong: the service refuses to start and says which."""
+
+    title = "Configuration incomplète"
+
+
+class GeocoderUnavailable(MapserviceError):
+    """The configured geocoder did not answer: the caller may still place the site by hand."""
+
+    status = 503
+    title = "Géocodeur indisponible"

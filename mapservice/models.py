@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from geoalchemy2 import Geography, Geometry
+from geoalchemy2 import Geography, Geometry, alembic_helpers
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
     SmallInteger, String, Table, Column, Text, func,
@@ -95,6 +95,15 @@ class Commune(Base):
 
 
 Index("ix_commune_postcodes", Commune.postcodes, postgresql_using="gin")
+# The search box (migration 0002): exact and prefix matches, close spellings, postcodes as text, and the most
+# populous commune of an area first.
+Index("ix_commune_name_search", Commune.name_search, postgresql_ops={"name_search": "text_pattern_ops"})
+Index("ix_commune_name_search_trgm", Commune.name_search, postgresql_using="gin",
+      postgresql_ops={"name_search": "gin_trgm_ops"})
+Index("ix_commune_postcodes_trgm", func.postcodes_text(Commune.postcodes).label("postcodes_text"),
+      postgresql_using="gin", postgresql_ops={"postcodes_text": "gin_trgm_ops"})
+Index("ix_commune_departement_code_population", Commune.departement_code, Commune.population.desc().nulls_last())
+Index("ix_commune_region_code_population", Commune.region_code, Commune.population.desc().nulls_last())
 
 
 # -- Catalogue ----------------------------------------------------------------------------------------
@@ -114,17 +123,23 @@ class CatalogueRow:
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
+def catalogue_table_args(table: str, *constraints) -> tuple:
+    """A catalogue table's own constraints, plus what every one has: the status check and the unique
+    (source, source_key) that makes imports idempotent."""
+    return (*constraints, CheckConstraint(_in("status", CATALOGUE_STATUSES), name="status"),
+            Index(f"uq_{table}_source_key", "source", "source_key", unique=True,
+                  postgresql_where="source_key IS NOT NULL"))
+
+
 class Site(CatalogueRow, Base):
     """A place that receives young people."""
 
     __tablename__ = "site"
-    __table_args__ = (
+    __table_args__ = catalogue_table_args(
+        "site",
         CheckConstraint(_in("kind", SITE_KINDS), name="kind"),
-        CheckConstraint(_in("status", CATALOGUE_STATUSES), name="status"),
         CheckConstraint(_in("position_precision", POSITION_PRECISIONS), name="position_precision"),
         CheckConstraint("NOT ST_IsEmpty(geom)", name="geom_not_empty"),
-        Index("uq_site_source_key", "source", "source_key", unique=True,
-              postgresql_where="source_key IS NOT NULL"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -149,9 +164,9 @@ class Solution(CatalogueRow, Base):
     """An offer made at (or from) a site."""
 
     __tablename__ = "solution"
-    __table_args__ = (
+    __table_args__ = catalogue_table_args(
+        "solution",
         CheckConstraint(_in("type", SOLUTION_TYPES), name="type"),
-        CheckConstraint(_in("status", CATALOGUE_STATUSES), name="status"),
         CheckConstraint(f"voie IS NULL OR {_in('voie', VOIES)}", name="voie"),
         CheckConstraint(
             f"(type = 'service_civique') = (service_civique_formula IS NOT NULL) AND "
@@ -161,8 +176,6 @@ class Solution(CatalogueRow, Base):
         CheckConstraint("vacant_places IS NULL OR (vacant_places >= 0 AND "
                         "(capacity IS NULL OR vacant_places <= capacity))", name="vacant_places"),
         CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates"),
-        Index("uq_solution_source_key", "source", "source_key", unique=True,
-              postgresql_where="source_key IS NOT NULL"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), index=True)
@@ -194,11 +207,7 @@ class PsadPlatform(CatalogueRow, Base):
     """A 'plateforme de suivi et d'appui aux décrocheurs', appointed by the préfet, covering a set of communes."""
 
     __tablename__ = "psad_platform"
-    __table_args__ = (
-        CheckConstraint(_in("status", CATALOGUE_STATUSES), name="status"),
-        Index("uq_psad_platform_source_key", "source", "source_key", unique=True,
-              postgresql_where="source_key IS NOT NULL"),
-    )
+    __table_args__ = catalogue_table_args("psad_platform")
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     departement_code: Mapped[str] = mapped_column(ForeignKey("departement.code"), index=True)
@@ -222,11 +231,7 @@ class FoqualeNetwork(CatalogueRow, Base):
     """A FOQUALE network ('Formation Qualification Emploi'): works within one platform's perimeter."""
 
     __tablename__ = "foquale_network"
-    __table_args__ = (
-        CheckConstraint(_in("status", CATALOGUE_STATUSES), name="status"),
-        Index("uq_foquale_network_source_key", "source", "source_key", unique=True,
-              postgresql_where="source_key IS NOT NULL"),
-    )
+    __table_args__ = catalogue_table_args("foquale_network")
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("psad_platform.id", ondelete="CASCADE"), unique=True)
     name: Mapped[str] = mapped_column(Text)
@@ -255,3 +260,16 @@ class ErrorReport(Base):
     contact: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), server_default="new")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# Tables kept in SQL only, by the migrations and their triggers (tile pyramids and the catalogue change log):
+# nothing writes them through these models, and the autogenerate comparison leaves them out.
+SQL_ONLY_TABLES = {"site_summary", "site_cell", "site_type_cell", "catalogue_state", "catalogue_change"}
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """What Alembic's autogenerate compares: our tables, not PostGIS's own nor the SQL-only ones."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    if table is not None and (table.name in SQL_ONLY_TABLES or table.name == "spatial_ref_sys"):
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

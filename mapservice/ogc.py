@@ -6,8 +6,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .errors import NotFound
-from .params import ItemsQuery
-from .queries import solution_filter_sql
+from .catalogue import OFFER_COLUMNS, solution_filter_sql
+from .values import ItemsQuery
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -27,10 +27,8 @@ COLLECTIONS = {
     },
 }
 
-ITEM_COLUMNS = """s.id, s.type, s.title, s.voie, s.level, s.domain, s.capacity, s.vacant_places, s.start_date,
-       s.service_civique_formula, s.min_age, s.max_age, s.is_example, s.last_checked_at, s.site_id, s.site_name,
-       s.site_kind, s.address, s.postcode, s.commune_code, s.commune_name, s.position_precision,
-       ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat"""
+ITEM_COLUMNS = f"""{OFFER_COLUMNS}, s.is_example, s.site_id, s.site_name, s.site_kind, s.address,
+       s.postcode, s.commune_code, s.commune_name, s.position_precision, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat"""
 
 
 def items(conn: Connection, query: ItemsQuery) -> tuple[list[dict], bool]:

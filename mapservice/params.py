@@ -1,16 +1,17 @@
-"""Parse and validate request parameters in one place. Raises InvalidParameter with a message that says
-what to fix; returns plain values the SQL layer can trust."""
+"""Parse and validate request parameters in one place: a request's arguments become the values of
+mapservice.values, which the core can trust. Raises InvalidParameter with a message that says what to fix."""
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .errors import InvalidParameter
-from .taxonomy import ERROR_REPORT_REASONS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
+from .taxonomy import ERROR_REPORT_REASONS, PLACE_KINDS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
+from .values import (Area, BBox, DistanceCursor, ErrorReport, ItemsQuery, NearestQuery, PlaceQuery, Point,
+                     SolutionFilters, TileCoordinates)
 
 
 def _number(args: Mapping[str, str], name: str, low: float, high: float, what: str) -> float:
@@ -41,10 +42,6 @@ def integer(args: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
-@dataclass(frozen=True)
-class Point:
-    lon: float
-    lat: float
 
 
 def point(args: Mapping[str, str]) -> Point:
@@ -92,18 +89,6 @@ def text_value(args: Mapping[str, str], name: str, max_length: int = 100) -> str
     return raw or None
 
 
-@dataclass(frozen=True)
-class SolutionFilters:
-    """Filters shared by every way of reading the catalogue (nearest, items, tiles)."""
-
-    types: tuple[str, ...] = ()
-    voies: tuple[str, ...] = ()
-    formulas: tuple[str, ...] = ()  # service civique: plein_temps, combinee
-    level: str | None = None
-    domain: str | None = None
-    has_vacancy: bool = False
-    open_to_minors: bool = False
-    starts_before: dt.date | None = None
 
 
 def solution_filters(args: Mapping[str, str]) -> SolutionFilters:
@@ -134,12 +119,6 @@ FILTER_PARAMETERS = ("type", "voie", "formula", "level", "domain", "has_vacancy"
 
 # -- Where a search starts: a position, or a named area ------------------------------------------------
 
-@dataclass(frozen=True)
-class Area:
-    """A commune (INSEE code, arrondissements included), a postcode, a département or a région."""
-
-    kind: str
-    code: str
 
 
 AREA_CODES = {
@@ -175,12 +154,6 @@ def origin(args: Mapping[str, str], kinds: Iterable[str] = tuple(AREA_CODES)) ->
 
 # -- Nearest solutions --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DistanceCursor:
-    """Where a page of nearest results ended: the last distance (metres, exact) and id."""
-
-    distance_m: float
-    id: int
 
 
 def encode_cursor(*values) -> str:
@@ -215,14 +188,6 @@ def distance_cursor(args: Mapping[str, str]) -> DistanceCursor | None:
     return cursor
 
 
-@dataclass(frozen=True)
-class NearestQuery:
-    origin: Point | Area
-    limit: int
-    filters: SolutionFilters = SolutionFilters()
-    radius_km: float | None = None  # None: widen step by step until `limit` solutions are found
-    in_area: bool = False  # only solutions inside the origin area
-    after: DistanceCursor | None = None
 
 
 NEAREST_PARAMETERS = (*ORIGIN_PARAMETERS, "radius", "in_area", "limit", "after", *FILTER_PARAMETERS)
@@ -268,19 +233,8 @@ def identifier(value: str, what: str) -> int:
 
 # -- Place search (the search box) -------------------------------------------------------------------
 
-PLACE_KINDS = {
-    "commune": "Commune ou arrondissement",
-    "postcode": "Code postal",
-    "departement": "Département",
-    "region": "Région",
-}
 
 
-@dataclass(frozen=True)
-class PlaceQuery:
-    text: str
-    limit: int
-    kinds: tuple[str, ...]
 
 
 def place_search(args: Mapping[str, str], default_limit: int = 10, max_limit: int = 20) -> PlaceQuery:
@@ -304,12 +258,6 @@ def coverage(args: Mapping[str, str]) -> Point | Area:
 
 # -- OGC API Features items ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class BBox:
-    west: float
-    south: float
-    east: float
-    north: float
 
 
 def bbox(args: Mapping[str, str]) -> BBox | None:
@@ -330,13 +278,6 @@ def bbox(args: Mapping[str, str]) -> BBox | None:
     return BBox(west, south, east, north)
 
 
-@dataclass(frozen=True)
-class ItemsQuery:
-    limit: int
-    bbox: BBox | None = None
-    after_id: int | None = None
-    properties: tuple[str, ...] | None = None  # None: all
-    filters: SolutionFilters = SolutionFilters()
 
 
 def items(args: Mapping[str, str], default_limit: int, max_limit: int,
@@ -356,12 +297,6 @@ def items(args: Mapping[str, str], default_limit: int, max_limit: int,
                       filters=solution_filters(args))
 
 
-@dataclass(frozen=True)
-class ErrorReport:
-    solution_id: int
-    reason: str
-    message: str | None
-    contact: str | None
 
 
 ERROR_REPORT_FIELDS = {"reason": 32, "message": 2000, "contact": 200}
@@ -396,11 +331,6 @@ def error_report(solution_id: str, body: Mapping | None) -> ErrorReport:
     return ErrorReport(solution_id=solution, **values)
 
 
-@dataclass(frozen=True)
-class TileCoordinates:
-    z: int
-    x: int
-    y: int
 
 
 def tile_coordinates(z: str, x: str, y: str, minzoom: int, maxzoom: int) -> TileCoordinates:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .errors import NotFound
-from .params import Area, PlaceQuery
+from .values import Area, PlaceQuery
 
 # How well a name matches: 0 exact, 1 whole first words ("lyon" -> "Lyon 3e Arrondissement"), 2 prefix
 # ("villeur" -> "Villeurbanne"), 3 close spelling ("villeurbane"). Within a tier: closest spelling, then the

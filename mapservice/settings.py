@@ -1,28 +1,86 @@
-"""One settings object, read from the environment when asked for (never at import time)."""
+"""Settings, grouped by concern and read from the environment when asked for (never at import time).
+
+Each group reads its own variables (names are documented in the README): `Settings.from_env()` builds them
+all, and takes overrides per group, e.g. `Settings.from_env(database={"url": ...}, tiles={"cache_mb": 8})`.
+"""
 from __future__ import annotations
 
+import os
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError
 
-class Settings(BaseSettings):
-    """Service settings. Every field can be set as MAPSERVICE_<NAME>; the database also as DATABASE_URL."""
 
-    model_config = SettingsConfigDict(env_prefix="MAPSERVICE_", extra="ignore")
+def _group(prefix: str = "MAPSERVICE_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="forbid", frozen=True, populate_by_name=True)
 
-    # None means: use the private PostGIS cluster kept under data_dir.
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "MAPSERVICE_DATABASE_URL")
-    )
+
+class DatabaseSettings(BaseSettings):
+    """Where the data lives. Without a URL, the private PostGIS cluster kept under data_dir is used."""
+
+    model_config = _group()
+
+    url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "MAPSERVICE_DATABASE_URL"))
+    # A streaming replica for public reads (writes and a writer's own reads stay on the primary).
+    replica_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL", "MAPSERVICE_DATABASE_REPLICA_URL"))
     data_dir: Path = Path(".data")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 2
     # Unprivileged system user that owns the private cluster when the service is started as root.
     cluster_user: str = "mapservice"
     pg_bindir: Path | None = None
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+class ServerSettings(BaseSettings):
+    """How `mapservice serve` runs the app."""
+
+    model_config = _group()
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+
+
+class SecuritySettings(BaseSettings):
+    """Secrets. In production the secret key must be given; in the two-command setup one is generated and
+    kept in the data directory (like the cluster's password), so sessions survive a restart."""
+
+    model_config = _group()
+
+    environment: Literal["development", "production"] = Field(
+        default="development", validation_alias=AliasChoices("MAPSERVICE_ENV", "environment"))
+    secret_key: str | None = None
+
+    def resolved_secret_key(self, data_dir: Path) -> str:
+        if self.secret_key:
+            return self.secret_key
+        if self.environment == "production":
+            raise ConfigurationError(
+                "MAPSERVICE_SECRET_KEY est obligatoire en production (MAPSERVICE_ENV=production) : une longue "
+                "valeur aléatoire, par exemple la sortie de `python -c 'import secrets; print(secrets.token_hex(32))'`.")
+        path = data_dir / "secret_key"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+
+class ApiSettings(BaseSettings):
+    """The public JSON API."""
+
+    model_config = _group()
+
     nearest_default_limit: int = 10
     nearest_max_limit: int = 100
     # Without an explicit radius, nearest search widens through these radii until it has `limit` results,
@@ -34,25 +92,73 @@ class Settings(BaseSettings):
     # Web origins allowed to call the API from a browser (CORS), e.g. ["https://masecondechance.fr"].
     cors_origins: list[str] = []
     # Cache-Control max-age of public API answers, in seconds.
-    api_cache_max_age: int = 300
-    # Vector tiles: memory for the tile cache (per process), the deepest zoom where sites are clustered,
-    # the cap of features per tile, and how long clients may reuse a tile without asking (0: they revalidate
-    # every time with If-None-Match, so an edit shows at once; the answer is then a small 304).
-    tile_cache_mb: int = 128
-    tile_cluster_max_zoom: int = 11
-    tile_max_features: int = 5000
-    tile_max_age: int = 0
+    cache_max_age: int = Field(default=300, validation_alias=AliasChoices("MAPSERVICE_API_CACHE_MAX_AGE",
+                                                                          "cache_max_age"))
+
+
+class TileSettings(BaseSettings):
+    """Vector tiles: memory for the tile cache (per process), the deepest zoom where sites are clustered, the
+    cap of features per tile, and how long clients may reuse a tile without asking (0: they revalidate every
+    time with If-None-Match, so an edit shows at once; the answer is then a small 304)."""
+
+    model_config = _group("MAPSERVICE_TILE_")
+
+    cache_mb: int = 128
+    cluster_max_zoom: int = 11
+    max_features: int = 5000
+    max_age: int = 0
     # Optional raster basemap under the vector layers, e.g. "https://tiles.example.org/{z}/{x}/{y}.png".
     # Off by default: the public pages make no request to a third party.
-    raster_basemap_url: str | None = None
-    raster_basemap_attribution: str | None = None
-    # The public map page: the national help line and chat (shown only when set), e.g. "0 800 12 34 56" and
-    # "https://chat.example.fr/"; after how many days without a check a solution is shown as not recently checked.
+    raster_basemap_url: str | None = Field(default=None, validation_alias=AliasChoices(
+        "MAPSERVICE_RASTER_BASEMAP_URL", "raster_basemap_url"))
+    raster_basemap_attribution: str | None = Field(default=None, validation_alias=AliasChoices(
+        "MAPSERVICE_RASTER_BASEMAP_ATTRIBUTION", "raster_basemap_attribution"))
+
+
+class PageSettings(BaseSettings):
+    """The public map page: the national help line and chat (shown only when set), e.g. "0 800 12 34 56" and
+    "https://chat.example.fr/"; after how many days without a check a solution is shown as not recently
+    checked."""
+
+    model_config = _group()
+
     help_line_phone: str | None = None
     help_line_hours: str | None = None
     help_chat_url: str | None = None
     stale_after_days: int = 180
 
+
+class GeocoderSettings(BaseSettings):
+    """An address geocoder speaking the addok API (e.g. a self-hosted addok); none by default."""
+
+    model_config = _group("MAPSERVICE_GEOCODER_")
+
+    url: str | None = None
+    timeout_s: float = 5.0
+
+
+GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
+          "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    tiles: TileSettings = field(default_factory=TileSettings)
+    page: PageSettings = field(default_factory=PageSettings)
+    geocoder: GeocoderSettings = field(default_factory=GeocoderSettings)
+
+    @classmethod
+    def from_env(cls, **overrides: dict) -> Settings:
+        """Every group from the environment, with `overrides` (per group: a dict of field values) on top."""
+        unknown = set(overrides) - GROUPS.keys()
+        if unknown:
+            raise ConfigurationError(f"Unknown settings groups: {', '.join(sorted(unknown))}")
+        return cls(**{name: group(**overrides.get(name, {})) for name, group in GROUPS.items()})
+
     @property
-    def resolved_data_dir(self) -> Path:
-        return self.data_dir.expanduser().resolve()
+    def secret_key(self) -> str:
+        return self.security.resolved_secret_key(self.database.resolved_data_dir)

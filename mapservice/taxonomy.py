@@ -53,3 +53,11 @@ ERROR_REPORT_REASONS = {
     "conditions": "Les conditions (âge, niveau, inscription) sont fausses",
     "autre": "Autre chose",
 }
+
+# What the search box finds.
+PLACE_KINDS = {
+    "commune": "Commune ou arrondissement",
+    "postcode": "Code postal",
+    "departement": "Département",
+    "region": "Région",
+}

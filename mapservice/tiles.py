@@ -28,9 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from .params import SolutionFilters, TileCoordinates
-from .queries import solution_filter_sql
+from .catalogue import solution_filter_sql
 from .taxonomy import SOLUTION_TYPES
+from .values import SolutionFilters, TileCoordinates
 
 EXTENT = 4096  # tile coordinate units per side (the MVT default)
 BUFFER = 64  # units of margin around a tile for the features that cross its edge

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from mapservice import create_app
 from mapservice.cluster import EmbeddedCluster
-from mapservice.db import make_engine, upgrade
+from mapservice.db import make_engine, transaction, upgrade
 from mapservice.demo import load_demo
 from mapservice.reference import load_reference
 
@@ -84,8 +84,10 @@ def ensure_template(server: str) -> str:
             conn.execute(text(f'CREATE DATABASE "{template}"'))
             engine = make_engine(with_database(server, template))
             upgrade(engine)
-            load_reference(engine, log=lambda _: None)
-            load_demo(engine, log=lambda _: None)
+            with transaction(engine) as db:
+                load_reference(db, log=lambda _: None)
+            with transaction(engine) as db:
+                load_demo(db, log=lambda _: None)
             engine.dispose()
             conn.execute(text(f'ALTER DATABASE "{template}" IS_TEMPLATE true'))
     admin.dispose()
@@ -108,10 +110,49 @@ def throwaway_database(server: str, prefix: str, template: str | None = None):
 
 
 @pytest.fixture(scope="session")
-def database_url(server):
-    """A session's own copy of the template: schema, reference geography and demo catalogue."""
-    with throwaway_database(server, "mapservice_test", template=ensure_template(server)) as url:
+def template(server) -> str:
+    return ensure_template(server)
+
+
+@pytest.fixture(scope="session")
+def database_url(server, template):
+    """The session's shared copy of the template (schema, reference geography, demo catalogue), for tests that
+    only read. A test that writes takes a fresh copy of its own instead (fresh_engine, fresh_app)."""
+    with throwaway_database(server, "mapservice_test", template=template) as url:
         yield url
+
+
+@pytest.fixture
+def fresh_database_url(server, template):
+    """A test's own copy of the template: write anything, it is dropped afterwards."""
+    with throwaway_database(server, "mapservice_fresh", template=template) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_engine(fresh_database_url):
+    engine = make_engine(fresh_database_url)
+    yield engine
+    engine.dispose()
+
+
+def make_test_app(database_url: str, **overrides):
+    app = create_app({"database": {"url": database_url}, **overrides})
+    app.config["TESTING"] = True
+    return app
+
+
+def dispose_app(app) -> None:
+    app.extensions["mapservice.tile_cache"].close()
+    app.extensions["mapservice.engine"].dispose()
+
+
+@pytest.fixture
+def fresh_app(fresh_database_url):
+    """An app on the test's own copy of the database, for tests that write through it."""
+    app = make_test_app(fresh_database_url)
+    yield app
+    dispose_app(app)
 
 
 @pytest.fixture(scope="session")
@@ -130,11 +171,28 @@ def empty_database_url(server):
 
 @pytest.fixture(scope="session")
 def app(database_url):
-    app = create_app({"database_url": database_url})
-    app.config["TESTING"] = True
+    app = make_test_app(database_url)
     yield app
-    app.extensions["mapservice.tile_cache"].close()
-    app.extensions["mapservice.engine"].dispose()
+    dispose_app(app)
+
+
+ANNUAIRE_35 = SHARED_DATA / "annuaire-education-extrait-35" / "fr-en-annuaire-education_dep035.csv"
+
+
+@pytest.fixture(scope="session")
+def addok_url(tmp_path_factory):
+    """A real addok (with redis-server) indexed with the addresses of the annuaire extract."""
+    if not ANNUAIRE_35.exists():
+        pytest.skip("the annuaire extract in ../shared/data is absent")
+    from .addok_server import addok_service
+
+    with addok_service(tmp_path_factory.mktemp("addok"), ANNUAIRE_35) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_client(fresh_app):
+    return fresh_app.test_client()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ PAGE_SETTINGS = {"help_line_phone": "0 800 00 00 00", "help_line_hours": "Du lun
 @pytest.fixture(scope="session")
 def live_server(database_url):
     """The app served on 127.0.0.1 on a free port, in a thread, for the whole session."""
-    app = create_app({"database_url": database_url, **PAGE_SETTINGS})
+    app = create_app({"database": {"url": database_url}, "page": PAGE_SETTINGS})
     with serving(app) as url:
         yield url
     app.extensions["mapservice.engine"].dispose()

@@ -140,7 +140,7 @@ def test_errors_are_not_cached(client):
 def test_cors_only_for_configured_origins(client, database_url):
     assert "Access-Control-Allow-Origin" not in client.get(
         "/api/v1/places?q=lyon", headers={"Origin": "https://masecondechance.fr"}).headers
-    app = create_app({"database_url": database_url, "cors_origins": ["https://masecondechance.fr"]})
+    app = create_app({"database": {"url": database_url}, "api": {"cors_origins": ["https://masecondechance.fr"]}})
     try:
         with app.test_client() as allowed:
             ok = allowed.get("/api/v1/places?q=lyon", headers={"Origin": "https://masecondechance.fr"})

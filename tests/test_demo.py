@@ -2,7 +2,9 @@
 import pytest
 from sqlalchemy import text
 
-from mapservice.demo import EXAMPLE_PREFIX, CommuneMatcher, load_demo, normalise, voies_of
+from mapservice.communes import CommuneMatcher, normalise
+from mapservice.db import transaction
+from mapservice.demo import EXAMPLE_PREFIX, load_demo, voies_of
 
 
 def test_most_lycees_are_placed_in_their_commune(engine):
@@ -61,11 +63,12 @@ def test_every_commune_is_covered_by_one_psad_platform(engine):
     assert uncovered == 0
 
 
-def test_reloading_the_demo_keeps_ids_stable(engine):
-    with engine.connect() as conn:
+def test_reloading_the_demo_keeps_ids_stable(fresh_engine):
+    with fresh_engine.connect() as conn:
         before = conn.execute(text("SELECT source, source_key, id FROM solution ORDER BY id")).all()
-    load_demo(engine, force=True, log=lambda _: None)
-    with engine.connect() as conn:
+    with transaction(fresh_engine) as conn:
+        load_demo(conn, force=True, log=lambda _: None)
+    with fresh_engine.connect() as conn:
         after = conn.execute(text("SELECT source, source_key, id FROM solution ORDER BY id")).all()
     assert after == before
 

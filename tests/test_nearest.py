@@ -64,17 +64,13 @@ def test_limit_is_honoured(client):
     assert len(client.get("/api/v1/solutions/nearest?lat=45.75&lon=4.83&limit=3").get_json()["features"]) == 3
 
 
-def test_unpublished_solutions_are_never_returned(client, engine):
-    first = client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=1").get_json()["features"][0]
-    with engine.begin() as conn:
+def test_unpublished_solutions_are_never_returned(fresh_client, fresh_engine):
+    first = fresh_client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=1").get_json()["features"][0]
+    with fresh_engine.begin() as conn:
         conn.execute(text("UPDATE solution SET status = 'draft' WHERE id = :id"), {"id": first["id"]})
-    try:
-        ids = [f["id"] for f in
-               client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=20").get_json()["features"]]
-        assert first["id"] not in ids
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE solution SET status = 'published' WHERE id = :id"), {"id": first["id"]})
+    ids = [f["id"] for f in
+           fresh_client.get("/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=20").get_json()["features"]]
+    assert first["id"] not in ids
 
 
 @pytest.mark.parametrize("query, parameter", [

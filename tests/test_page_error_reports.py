@@ -72,18 +72,14 @@ def test_a_body_that_is_not_an_object_is_a_400(client, published_solution, kwarg
     assert response.mimetype == "application/problem+json"
 
 
-def test_unknown_or_unpublished_solutions_cannot_be_reported(client, engine, published_solution):
-    assert client.post("/api/v1/solutions/999999999/error-reports", json={"reason": "places"}).status_code == 404
-    assert client.post("/api/v1/solutions/abc/error-reports", json={"reason": "places"}).status_code == 400
-    with engine.begin() as conn:
+def test_unknown_or_unpublished_solutions_cannot_be_reported(fresh_client, fresh_engine, published_solution):
+    assert fresh_client.post("/api/v1/solutions/999999999/error-reports", json={"reason": "places"}).status_code == 404
+    assert fresh_client.post("/api/v1/solutions/abc/error-reports", json={"reason": "places"}).status_code == 400
+    with fresh_engine.begin() as conn:
         conn.execute(text("UPDATE solution SET status = 'draft' WHERE id = :id"), {"id": published_solution})
-    try:
-        response = client.post(f"/api/v1/solutions/{published_solution}/error-reports", json={"reason": "places"})
-        assert response.status_code == 404
-        assert response.mimetype == "application/problem+json"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE solution SET status = 'published' WHERE id = :id"), {"id": published_solution})
+    response = fresh_client.post(f"/api/v1/solutions/{published_solution}/error-reports", json={"reason": "places"})
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
 
 
 def test_reading_is_not_allowed(client, published_solution):

@@ -75,12 +75,12 @@ def test_the_page_is_french_with_a_chip_for_every_type_of_solution(client):
 
 
 def test_the_national_help_line_and_chat_come_from_the_settings(database_url):
-    app = create_app({"database_url": database_url, "help_line_phone": "0 800 12 34 56",
-                      "help_chat_url": "https://aide.example.invalid/chat"})
+    app = create_app({"database": {"url": database_url},
+                      "page": {"help_line_phone": "0 800 12 34 56", "help_chat_url": "https://aide.example.invalid/chat"}})
     html = app.test_client().get("/").get_data(as_text=True)
     assert 'href="tel:0800123456"' in html and "https://aide.example.invalid/chat" in html
     app.extensions["mapservice.engine"].dispose()
-    without = create_app({"database_url": database_url})
+    without = create_app({"database": {"url": database_url}})
     assert "tel:" not in without.test_client().get("/").get_data(as_text=True)
     without.extensions["mapservice.engine"].dispose()
 

@@ -5,14 +5,17 @@ import pytest
 from sqlalchemy import text
 
 from mapservice import datasets
-from mapservice.queries import commune_at
+from mapservice.communes import commune_at
+from mapservice.values import Point
+from mapservice.db import transaction
 from mapservice.reference import FACTS_DIR, load_reference
 
 from .conftest import SHARED_DATA
 
 
 def test_the_whole_gazetteer_is_loaded(engine):
-    counts = datasets.counts(engine)
+    with engine.connect() as conn:
+        counts = datasets.counts(conn)
     assert 34_800 <= counts["communes"] <= 35_000
     assert counts["arrondissements"] == 20 + 9 + 16  # Paris, Lyon, Marseille
     assert counts["departements"] == 101
@@ -37,10 +40,10 @@ def test_lyon_is_commune_69123_in_academie_de_lyon(engine):
 def test_a_point_in_paris_11e_falls_in_the_arrondissement_75111(engine):
     with engine.connect() as conn:
         # Place Léon-Blum, in front of the town hall of the 11th arrondissement.
-        assert commune_at(conn, 2.3795, 48.8588)["code"] == "75111"
-        assert commune_at(conn, 4.8340, 45.7675)["code"] == "69381"  # Lyon 1er, place des Terreaux
-        assert commune_at(conn, -1.6778, 48.1173)["code"] == "35238"  # Rennes
-        assert commune_at(conn, -30.0, 45.0) is None  # the Atlantic
+        assert commune_at(conn, Point(2.3795, 48.8588))["code"] == "75111"
+        assert commune_at(conn, Point(4.8340, 45.7675))["code"] == "69381"  # Lyon 1er, place des Terreaux
+        assert commune_at(conn, Point(-1.6778, 48.1173))["code"] == "35238"  # Rennes
+        assert commune_at(conn, Point(-30.0, 45.0)) is None  # the Atlantic
 
 
 def test_arrondissements_know_their_city_and_postcodes(engine):
@@ -82,32 +85,37 @@ def test_derived_shapes_cover_their_parts(engine):
 
 def test_a_second_load_with_the_same_data_does_nothing(engine):
     messages = []
-    load_reference(engine, log=messages.append)
+    with engine.connect() as conn:
+        load_reference(conn, log=messages.append)
     assert "nothing to do" in messages[0]
 
 
 @pytest.mark.slow
-def test_a_failed_reload_leaves_the_reference_as_it_was(engine, monkeypatch):
-    before = datasets.counts(engine)
-    version = datasets.loaded_version(engine, "reference")
+def test_a_failed_reload_leaves_the_reference_as_it_was(fresh_engine, monkeypatch):
+    def state():
+        with fresh_engine.connect() as conn:
+            return datasets.counts(conn), datasets.loaded_version(conn, "reference"), conn.scalar(text(
+                "SELECT md5(string_agg(code || name || coalesce(town_hall::text, ''), ',' ORDER BY code)) FROM commune"))
+    before = state()
 
     def fail(*_args):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(datasets, "record", fail)
-    with pytest.raises(RuntimeError):
-        load_reference(engine, force=True, log=lambda _: None)
-    assert datasets.counts(engine) == before
-    assert datasets.loaded_version(engine, "reference") == version
+    with pytest.raises(RuntimeError), transaction(fresh_engine) as conn:
+        load_reference(conn, force=True, log=lambda _: None)
+    assert state() == before
 
 
 @pytest.mark.slow
-def test_a_forced_reload_keeps_every_row_and_reference(engine):
-    with engine.connect() as conn:
+def test_a_forced_reload_keeps_every_row_and_reference(fresh_engine):
+    with fresh_engine.connect() as conn:
         sites_before = conn.scalar(text("SELECT count(*) FROM site"))
-    counts = load_reference(engine, force=True, log=lambda _: None)
-    assert counts["communes"] == datasets.counts(engine)["communes"]
-    with engine.connect() as conn:
+        communes_before = datasets.counts(conn)["communes"]
+    with transaction(fresh_engine) as conn:
+        counts = load_reference(conn, force=True, log=lambda _: None)
+    assert counts["communes"] == communes_before
+    with fresh_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM site")) == sites_before
 
 

@@ -1,10 +1,15 @@
-"""Migrations and indexes."""
-from sqlalchemy import text
+"""Migrations, models and indexes."""
+import re
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from mapservice.db import alembic_config, current_revision, make_engine, upgrade
+from mapservice.models import Base, include_object
+from mapservice.taxonomy import SOLUTION_TYPES
 
 
 def test_migrations_run_up_from_an_empty_database_and_back(empty_database_url):
@@ -37,8 +42,8 @@ def test_every_searched_geometry_has_a_gist_index(engine):
 
 
 def test_nearest_search_is_a_knn_index_scan(engine):
-    from mapservice.params import NearestQuery, Point, SolutionFilters
-    from mapservice.queries import nearest_sql
+    from mapservice.search import nearest_sql
+    from mapservice.values import NearestQuery, Point, SolutionFilters
 
     sql, binds = nearest_sql(NearestQuery(origin=Point(4.83, 45.76), limit=10,
                                           filters=SolutionFilters(voies=("professionnelle",))))
@@ -58,3 +63,26 @@ def test_a_solution_follows_its_site_when_the_site_moves(engine):
         moved = conn.execute(text("SELECT ST_AsText(position) FROM solution WHERE id = :id"),
                              {"id": solution_id}).scalar()
         assert moved == "POINT(2.35 48.85)"
+
+
+def test_the_models_and_the_migrations_describe_the_same_schema(engine):
+    """Alembic's autogenerate finds nothing to do: a column, index or constraint added on one side only fails
+    here. Tables maintained in SQL only (tile pyramids, change log) are listed in models.SQL_ONLY_TABLES."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "include_object": include_object, "compare_type": True, "compare_server_default": False})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_every_solution_type_has_its_count_in_the_cluster_pyramid(engine):
+    """Tiles count the sites offering each type per cluster cell: a type added to the taxonomy needs its column
+    (a migration), or tiles would fail at run time."""
+    with engine.connect() as conn:
+        columns = set(conn.scalars(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'site_cell'")))
+        summary_view = conn.scalar(text("SELECT pg_get_viewdef('site_summary_source'::regclass)"))
+    assert [t for t in SOLUTION_TYPES if f"n_{t}" not in columns] == []
+    # A site's main type is the first of its types in the taxonomy's order.
+    order = re.search(r"ARRAY\[(.*?)\]", summary_view).group(1)
+    assert re.findall(r"'(\w+)'", order) == list(SOLUTION_TYPES)

@@ -76,20 +76,16 @@ def test_every_filter_gives_the_brute_force_nearest_of_the_matching_rows(client,
     assert_same_ranking(body["features"], expected)
 
 
-def test_starts_before_keeps_solutions_without_a_date_and_those_starting_in_time(client, engine, catalogue):
+def test_starts_before_keeps_solutions_without_a_date_and_those_starting_in_time(fresh_client, fresh_engine):
     lon, lat = 4.8320, 45.7578
-    first = get(client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=1")["features"][0]["id"]
-    with engine.begin() as conn:
+    first = get(fresh_client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=1")["features"][0]["id"]
+    with fresh_engine.begin() as conn:
         conn.execute(text("UPDATE solution SET start_date = '2031-09-01' WHERE id = :id"), {"id": first})
-    try:
-        before = get(client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=5&starts_before=2031-08-31")
-        assert first not in [f["id"] for f in before["features"]]
-        on_time = get(client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=5&starts_before=2031-09-01")
-        assert on_time["features"][0]["id"] == first
-        assert on_time["features"][0]["properties"]["start_date"] == "2031-09-01"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE solution SET start_date = NULL WHERE id = :id"), {"id": first})
+    before = get(fresh_client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=5&starts_before=2031-08-31")
+    assert first not in [f["id"] for f in before["features"]]
+    on_time = get(fresh_client, f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=5&starts_before=2031-09-01")
+    assert on_time["features"][0]["id"] == first
+    assert on_time["features"][0]["properties"]["start_date"] == "2031-09-01"
 
 
 @pytest.mark.parametrize("lat, lon, query", [
@@ -173,21 +169,17 @@ def test_next_links_walk_the_ranking_without_gaps_or_repeats(client, catalogue):
     assert_same_ranking(seen[:45], expected)
 
 
-def test_a_site_that_is_not_published_hides_its_solutions(client, engine):
-    first = get(client, "/api/v1/solutions/nearest?lat=43.2965&lon=5.3698&limit=1")["features"][0]
+def test_a_site_that_is_not_published_hides_its_solutions(fresh_client, fresh_engine):
+    first = get(fresh_client, "/api/v1/solutions/nearest?lat=43.2965&lon=5.3698&limit=1")["features"][0]
     site_id = first["properties"]["site_id"]
-    with engine.begin() as conn:
+    with fresh_engine.begin() as conn:
         conn.execute(text("UPDATE site SET status = 'archived' WHERE id = :id"), {"id": site_id})
-    try:
-        ids = {f["properties"]["site_id"] for f in
-               get(client, "/api/v1/solutions/nearest?lat=43.2965&lon=5.3698&limit=50")["features"]}
-        assert site_id not in ids
-        get(client, f"/api/v1/sites/{site_id}", status=404)
-        get(client, f"/api/v1/solutions/{first['id']}", status=404)
-        get(client, f"/api/v1/ogc/collections/solutions/items/{first['id']}", status=404)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
+    ids = {f["properties"]["site_id"] for f in
+           get(fresh_client, "/api/v1/solutions/nearest?lat=43.2965&lon=5.3698&limit=50")["features"]}
+    assert site_id not in ids
+    get(fresh_client, f"/api/v1/sites/{site_id}", status=404)
+    get(fresh_client, f"/api/v1/solutions/{first['id']}", status=404)
+    get(fresh_client, f"/api/v1/ogc/collections/solutions/items/{first['id']}", status=404)
 
 
 def test_one_solution_has_everything_needed_to_apply(client, engine):

@@ -160,36 +160,34 @@ def test_the_search_filters_apply_to_tiles(client, engine, query, where):
             check_clusters(tile, expected)
 
 
-def test_drafts_and_archived_rows_never_appear(client, engine):
+def test_drafts_and_archived_rows_never_appear(fresh_client, fresh_engine):
     z = 14
     _, x, y = tile_of(*LYON, z)
-    site_id = next(iter(sites_in_tile(published_sites(engine), z, x, y)))
+    site_id = next(iter(sites_in_tile(published_sites(fresh_engine), z, x, y)))
     low = tile_of(*LYON, 6)
 
     def ids():
-        return {f["id"] for f in features(decode(get_tile(client, z, x, y)), "sites")}
+        return {f["id"] for f in features(decode(get_tile(fresh_client, z, x, y)), "sites")}
 
     def low_count():
-        tile = decode(get_tile(client, *low))
+        tile = decode(get_tile(fresh_client, *low))
         return sum(c["properties"]["count"] for c in features(tile, "clusters")) + len(features(tile, "sites"))
 
     before = low_count()
     assert site_id in ids()
-    try:
-        for status in ("draft", "archived"):
-            with engine.begin() as conn:
-                conn.execute(text("UPDATE site SET status = :st WHERE id = :id"), {"st": status, "id": site_id})
-            assert site_id not in ids()
-            assert low_count() == before - 1
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
-            conn.execute(text("UPDATE solution SET status = 'archived' WHERE site_id = :id"), {"id": site_id})
+    for status in ("draft", "archived"):
+        with fresh_engine.begin() as conn:
+            conn.execute(text("UPDATE site SET status = :st WHERE id = :id"), {"st": status, "id": site_id})
         assert site_id not in ids()
         assert low_count() == before - 1
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
-            conn.execute(text("UPDATE solution SET status = 'published' WHERE site_id = :id"), {"id": site_id})
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
+        conn.execute(text("UPDATE solution SET status = 'archived' WHERE site_id = :id"), {"id": site_id})
+    assert site_id not in ids()
+    assert low_count() == before - 1
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
+        conn.execute(text("UPDATE solution SET status = 'published' WHERE site_id = :id"), {"id": site_id})
     assert site_id in ids() and low_count() == before
 
 
@@ -252,10 +250,10 @@ def test_bad_tile_requests_get_a_clear_4xx(client, url, parameter, status):
 
 # -- the cache follows the catalogue -----------------------------------------------------------------------
 
-def test_an_edit_changes_exactly_the_tiles_it_should(client, engine):
+def test_an_edit_changes_exactly_the_tiles_it_should(fresh_client, fresh_engine):
     """Unpublishing a site changes every tile that holds it, at every zoom, and no other tile: those stay
     cached with the same ETag. Publishing it again brings back the very same tiles."""
-    with engine.connect() as conn:
+    with fresh_engine.connect() as conn:
         site_id, lon, lat = conn.execute(text("""
             SELECT id, ST_X(geom), ST_Y(geom) FROM site
             WHERE is_example AND status = 'published' AND name LIKE '%Lyon%' ORDER BY id LIMIT 1""")).one()
@@ -265,54 +263,47 @@ def test_an_edit_changes_exactly_the_tiles_it_should(client, engine):
               if 0 <= x + dx < 2 ** z and 0 <= y + dy < 2 ** z]
 
     def etags(tiles):
-        return {t: get_tile(client, *t).headers.get("ETag") for t in tiles}
+        return {t: get_tile(fresh_client, *t).headers.get("ETag") for t in tiles}
 
     before_holding, before_others = etags(holding), etags(others)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE site SET status = 'draft' WHERE id = :id"), {"id": site_id})
-        for t in holding:
-            response = get_tile(client, *t)
-            assert response.headers["X-Tile-Cache"] == "miss", t
-            assert response.headers.get("ETag") != before_holding[t], t
-        for t in others:
-            response = get_tile(client, *t)
-            assert response.headers["X-Tile-Cache"] == "hit", t
-            assert response.headers.get("ETag") == before_others[t], t
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE site SET status = 'draft' WHERE id = :id"), {"id": site_id})
+    for t in holding:
+        response = get_tile(fresh_client, *t)
+        assert response.headers["X-Tile-Cache"] == "miss", t
+        assert response.headers.get("ETag") != before_holding[t], t
+    for t in others:
+        response = get_tile(fresh_client, *t)
+        assert response.headers["X-Tile-Cache"] == "hit", t
+        assert response.headers.get("ETag") == before_others[t], t
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE site SET status = 'published' WHERE id = :id"), {"id": site_id})
     assert etags(holding) == before_holding
 
 
-def test_editing_a_solution_refreshes_its_sites_tiles(client, engine):
-    with engine.connect() as conn:
+def test_editing_a_solution_refreshes_its_sites_tiles(fresh_client, fresh_engine):
+    with fresh_engine.connect() as conn:
         solution_id, vacant, lon, lat = conn.execute(text("""
             SELECT s.id, s.vacant_places, ST_X(site.geom), ST_Y(site.geom)
             FROM solution s JOIN site ON site.id = s.site_id
             WHERE s.is_example AND s.capacity > 0 AND s.vacant_places = 0 ORDER BY s.id LIMIT 1""")).one()
     z, x, y = tile_of(lon, lat, 15)
-    before = get_tile(client, z, x, y, "?has_vacancy=true")
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE solution SET vacant_places = 1 WHERE id = :id"), {"id": solution_id})
-        after = get_tile(client, z, x, y, "?has_vacancy=true")
-        assert after.headers["X-Tile-Cache"] == "miss"
-        assert after.status_code == 200 and after.headers.get("ETag") != before.headers.get("ETag")
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE solution SET vacant_places = :v WHERE id = :id"),
-                         {"v": vacant, "id": solution_id})
+    before = get_tile(fresh_client, z, x, y, "?has_vacancy=true")
+    with fresh_engine.begin() as conn:
+        conn.execute(text("UPDATE solution SET vacant_places = 1 WHERE id = :id"), {"id": solution_id})
+    after = get_tile(fresh_client, z, x, y, "?has_vacancy=true")
+    assert after.headers["X-Tile-Cache"] == "miss"
+    assert after.status_code == 200 and after.headers.get("ETag") != before.headers.get("ETag")
 
 
-def test_a_bulk_change_empties_the_catalogue_cache_but_not_the_basemap(client, engine):
+def test_a_bulk_change_empties_the_catalogue_cache_but_not_the_basemap(fresh_client, fresh_engine):
     catalogue, basemap = tile_of(*PARIS_11, 8), tile_of(*PARIS_11, 8)
-    get_tile(client, *catalogue)
-    get_tile(client, *basemap, tileset="basemap")
-    with engine.begin() as conn:
+    get_tile(fresh_client, *catalogue)
+    get_tile(fresh_client, *basemap, tileset="basemap")
+    with fresh_engine.begin() as conn:
         conn.execute(text("UPDATE solution SET updated_at = updated_at"))  # every row: too many to list
-    assert get_tile(client, *catalogue).headers["X-Tile-Cache"] == "miss"
-    assert get_tile(client, *basemap, tileset="basemap").headers["X-Tile-Cache"] == "hit"
+    assert get_tile(fresh_client, *catalogue).headers["X-Tile-Cache"] == "miss"
+    assert get_tile(fresh_client, *basemap, tileset="basemap").headers["X-Tile-Cache"] == "hit"
 
 
 # -- basemap ------------------------------------------------------------------------------------------------

@@ -1,1 +1,2 @@
-"""The Flask layer: thin routes over mapservice.params (validation) and mapservice.queries (SQL)."""
+"""The Flask layer: thin routes that turn requests into values (mapservice.params), call the core and shape
+its answers (features, problems); one blueprint per audience."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .. import error_reports, params
-from .connection import get_db
+from .connection import write_db
 
 bp = Blueprint("error_reports", __name__)
 
@@ -17,5 +17,5 @@ def report_error(solution_id: str):
     else:
         body = request.form.to_dict() or None
     report = params.error_report(solution_id, body)
-    report_id = error_reports.record(get_db(), report)
+    report_id = error_reports.record(write_db(), report)
     return {"id": report_id, "message": "Merci ! L'équipe qui s'occupe de ce lieu va vérifier."}, 201

@@ -4,13 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_cors import CORS
 
-from .connection import get_db
 
-
-def read_only_db():
-    """The request's connection outside any transaction: public reads are single statements, and BEGIN and
-    ROLLBACK would cost two more round trips each."""
-    return get_db().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def cacheable(response: Response) -> Response:
@@ -18,7 +12,7 @@ def cacheable(response: Response) -> Response:
     alone), Cache-Control, and a 304 when the client already has them."""
     if request.method in ("GET", "HEAD") and response.status_code == 200:
         response.cache_control.public = True
-        response.cache_control.max_age = current_app.config["SETTINGS"].api_cache_max_age
+        response.cache_control.max_age = current_app.config["SETTINGS"].api.cache_max_age
         response.add_etag(weak=True)
         response.make_conditional(request)
     return response
@@ -31,7 +25,7 @@ def public_api(bp: Blueprint) -> None:
     @bp.record_once
     def allow_origins(state) -> None:
         app: Flask = state.app
-        origins = app.config["SETTINGS"].cors_origins
+        origins = app.config["SETTINGS"].api.cors_origins
         if origins:
             prefix = state.url_prefix or ""
             CORS(app, resources={f"{prefix}/*": {"origins": origins}}, expose_headers=["ETag"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -14,7 +13,7 @@ from .. import datasets, tiles
 from ..taxonomy import ERROR_REPORT_REASONS, VOIES
 from . import leaflet_map
 from . import tiles as tiles_web
-from .connection import get_db
+from .connection import read_db
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
@@ -63,12 +62,8 @@ def static_url(filename: str) -> str:
     return url_for("page.static", filename=filename, v=_file_version(path, path.stat().st_mtime_ns))
 
 
-def tile_url(name: str) -> str:
-    return unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}"))
-
-
 def page_map():
-    return leaflet_map.build_map(static_url, tile_url, basemap_max=tiles.TILESETS["basemap"].maxzoom,
+    return leaflet_map.build_map(static_url, tiles_web.tile_url_template, basemap_max=tiles.TILESETS["basemap"].maxzoom,
                                  solutions_max=tiles.TILESETS["solutions"].maxzoom, attribution=tiles_web.ATTRIBUTION)
 
 
@@ -129,4 +124,4 @@ def service_worker():
 
 @bp.get("/a-propos")
 def about():
-    return render_template("about.html", counts=datasets.counts(get_db()), static_url=static_url)
+    return render_template("about.html", counts=datasets.counts(read_db()), static_url=static_url)

