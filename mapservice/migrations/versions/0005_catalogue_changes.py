@@ -60,7 +60,8 @@ def _sums(columns, of="c"):
 CHANGE_LOG = """
 -- One row per statement that changed the catalogue. Ordered by transaction, not by a shared counter: a reader
 -- keeps the snapshot it last read at and next asks for the rows of transactions that snapshot did not see
--- (pg_visible_in_snapshot), so a change that commits after another with a later id is never missed.
+-- (pg_visible_in_snapshot), so a change that commits after another with a later id is never missed. A public
+-- change feed can page through it the same way, with the snapshot as its cursor.
 CREATE TABLE catalogue_change (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -209,8 +210,10 @@ def _fold(table: str, key: str, columns: list[str]) -> str:
 
 FUNCTIONS = f"""
 -- The sites `ids` changed: their summaries are recomputed and what that changes in the pyramid is appended
--- to the delta tables.
-CREATE FUNCTION site_cells_change(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+-- to the delta tables. Planned once per session (generic plans): planning these statements anew for each
+-- edit cost four times their running (~10 ms against 2.5 ms for a site edit).
+CREATE FUNCTION site_cells_change(ids bigint[]) RETURNS void LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     before site_summary[];
 BEGIN
@@ -297,7 +300,7 @@ END $$;
 
 -- One statement on site or solution changed the rows `ids` of `tbl`, of the sites `site_ids`, at `xs`, `ys`.
 CREATE FUNCTION catalogue_record_change(tbl text, ids bigint[], site_ids bigint[], xs float8[], ys float8[])
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
