@@ -285,6 +285,7 @@ catalogue_change = Table(
     Column("xs", ARRAY(DOUBLE_PRECISION)),  # positions touched, EPSG:3857; NULL: too many to list
     Column("ys", ARRAY(DOUBLE_PRECISION)),
     Index("ix_catalogue_change_txid", "txid"),
+    Index("ix_catalogue_change_changed_at", "changed_at"),
 )
 
 catalogue_change_horizon = Table(

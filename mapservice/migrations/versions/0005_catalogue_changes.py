@@ -15,6 +15,8 @@ Now a statement on site or solution
 A tile reads the pyramid through site_cell_live / site_type_cell_live (the folded cells plus the pending
 deltas), so it is exact as soon as a writer commits, by MVCC alone. catalogue_fold() moves committed deltas
 into site_cell / site_type_cell in a short transaction of its own (run by the tile cache, never by a writer).
+A cell's first_id (its smallest site id) becomes id_sum (the sum of its site ids: the site's id when it holds
+one), which deltas can add to and take from.
 
 Revision ID: 0005
 Revises: 0004
@@ -53,8 +55,8 @@ CELL_COLUMNS = ["sites", "solutions", "vacant_sites", "sum_x_cm", "sum_y_cm", "i
 TYPE_CELL_COLUMNS = CELL_COLUMNS[:6]
 
 
-def _sums(columns, of="c"):
-    return ", ".join(f"sum({of}.{c})" for c in columns)
+def _sums(columns):
+    return ", ".join(f"sum(c.{c})" for c in columns)
 
 
 CHANGE_LOG = """
@@ -73,6 +75,7 @@ CREATE TABLE catalogue_change (
     ys float8[]
 );
 CREATE INDEX ix_catalogue_change_txid ON catalogue_change (txid);
+CREATE INDEX ix_catalogue_change_changed_at ON catalogue_change (changed_at);  -- to prune it
 
 -- Changes of transactions up to `pruned_through` may have been deleted (catalogue_fold keeps a week): a reader
 -- whose snapshot is older starts afresh.
