@@ -41,3 +41,24 @@ class GeocoderUnavailable(MapserviceError):
 
     status = 503
     title = "Géocodeur indisponible"
+
+
+class Unauthorized(MapserviceError):
+    """No account is signed in (or the token is unknown)."""
+
+    status = 401
+    title = "Connexion requise"
+
+
+class Forbidden(MapserviceError):
+    """The account is signed in, but what it asks lies outside its territory or its role."""
+
+    status = 403
+    title = "Accès refusé"
+
+
+class Conflict(MapserviceError):
+    """The request contradicts the record's state (a closed period, a stale version)."""
+
+    status = 409
+    title = "Conflit"
