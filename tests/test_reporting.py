@@ -143,9 +143,16 @@ def test_zones_blanches_are_the_communes_far_from_all_three_kinds(module_engine,
     assert all(z["population"] >= zones[i + 1]["population"] for i, z in enumerate(zones[:-1]))
 
 
+DISTANCES = text("SELECT commune_code, type, round(distance_m) FROM reporting_commune_distance")
+
+
 def test_distances_stay_correct_after_edits(fresh_engine):
-    """A micro-lycée opened where there was none, another archived, a site moved: the incremental refresh
-    gives the very distances a full recomputation gives."""
+    """A micro-lycée opened where there was none, a mission locale archived, a CFA moved, an E2C unpublished:
+    the incremental refresh gives the very distances a full recomputation gives, and leaves the other types
+    alone."""
+    edited = ["structure_innovante", "mission_locale", "apprentissage", "e2c"]
+    with fresh_engine.connect() as conn:
+        before = set(conn.execute(DISTANCES).all())
     with transaction(fresh_engine) as conn:
         conn.execute(text("""
             WITH new_site AS (
@@ -158,14 +165,19 @@ def test_distances_stay_correct_after_edits(fresh_engine):
                                SELECT min(id) FROM solution WHERE type = 'mission_locale')"""))
         conn.execute(text("""UPDATE site SET geom = ST_Translate(geom, 0.3, 0.2) WHERE id = (
                                SELECT min(site_id) FROM solution WHERE type = 'apprentissage')"""))
+        conn.execute(text("""UPDATE site SET status = 'draft' WHERE id = (
+                               SELECT min(site_id) FROM solution WHERE type = 'e2c')"""))
     with transaction(fresh_engine) as conn:
         refreshed = distances.refresh(conn)
-        assert 0 < refreshed.communes < 5_000  # only around the edits
-        incremental = set(conn.execute(text("SELECT commune_code, type, round(distance_m) FROM reporting_commune_distance")).all())
-        distances.recompute(conn)
-        full = set(conn.execute(text("SELECT commune_code, type, round(distance_m) FROM reporting_commune_distance")).all())
+        assert 0 < refreshed.recomputed < 10_000  # only around the edits, only the types edited
+        incremental = set(conn.execute(DISTANCES).all())
+        distances.recompute(conn, None, edited)  # every commune, from the rows
+        full = set(conn.execute(DISTANCES).all())
     assert incremental == full
-    assert ("48095", "structure_innovante", 0) in full
+    assert ("48095", "structure_innovante", 0) in full and ("48095", "structure_innovante", 0) not in before
+    assert {r for r in full if r[1] not in edited} == {r for r in before if r[1] not in edited}
+    for solution_type in edited:
+        assert {r for r in full if r[1] == solution_type} != {r for r in before if r[1] == solution_type}
 
 
 def test_a_frozen_period_does_not_change_after_an_edit(fresh_engine):

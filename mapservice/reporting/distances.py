@@ -54,19 +54,17 @@ JOIN commune c ON ST_DWithin(geography(c.town_hall), geography(ST_SetSRID(ST_Mak
 @dataclass(frozen=True)
 class Refreshed:
     version: int  # reporting_state.version after the refresh: the report's cache key
-    communes: int | None  # communes recomputed (None: all of them)
+    recomputed: int | None  # (commune, type) pairs recomputed (None: all of them)
 
 
-def recompute(conn: Connection, codes: list[str] | None = None) -> None:
-    """The distances of `codes` (every commune when None), from the rows."""
+def recompute(conn: Connection, codes: list[str] | None = None, types=SOLUTION_TYPES) -> None:
+    """The distances to the nearest solution of `types` from the communes `codes` (every one when None)."""
     # Compiling these many-row statements (JIT) costs more than running them.
     conn.execute(text("SET LOCAL jit = off"))
-    if codes is None:
-        conn.execute(text("DELETE FROM reporting_commune_distance"))
-    else:
-        conn.execute(text("DELETE FROM reporting_commune_distance WHERE commune_code = ANY(:codes)"),
-                     {"codes": codes})
-    for solution_type in SOLUTION_TYPES:
+    conn.execute(text(f"""DELETE FROM reporting_commune_distance WHERE type = ANY(:types)
+                          {"AND commune_code = ANY(:codes)" if codes is not None else ""}"""),
+                 {"codes": codes, "types": list(types)})
+    for solution_type in types:
         conn.execute(text(_nearest_sql(solution_type, codes is not None)), {"codes": codes} if codes else {})
 
 
@@ -79,22 +77,27 @@ def refresh(conn: Connection) -> Refreshed:
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK})
     reference = conn.scalar(text("SELECT version FROM dataset_version WHERE name = 'reference'"))
     state = conn.execute(text("SELECT version, reference_version FROM reporting_state")).mappings().one()
-    pending = conn.execute(text("SELECT id, positions, lons, lats FROM reporting_pending ORDER BY id")).mappings().all()
+    pending = conn.execute(text("SELECT id, positions, lons, lats, types FROM reporting_pending ORDER BY id")
+                           ).mappings().all()
     moved = [p for p in pending if p["positions"]]
-    lons = [x for p in moved if p["lons"] is not None for x in p["lons"]]
-    lats = [y for p in moved if p["lats"] is not None for y in p["lats"]]
+    where: dict[str, tuple[list, list]] = {}
+    for p in moved:
+        for lon, lat, solution_type in zip(p["lons"] or (), p["lats"] or (), p["types"] or ()):
+            lons, lats = where.setdefault(solution_type, ([], []))
+            lons.append(lon)
+            lats.append(lat)
     everything = (state["reference_version"] != reference or any(p["lons"] is None for p in moved)
-                  or len(lons) > MAX_POSITIONS)
-    communes = None
+                  or sum(len(lons) for lons, _ in where.values()) > MAX_POSITIONS)
+    recomputed = None
     if everything:
         recompute(conn)
-    elif lons:
-        codes = list(conn.scalars(NEAR_POSITIONS, {"lons": lons, "lats": lats}))
-        recompute(conn, codes)
-        communes = len(codes)
     else:
-        communes = 0
+        recomputed = 0
+        for solution_type, (lons, lats) in where.items():
+            codes = list(conn.scalars(NEAR_POSITIONS, {"lons": lons, "lats": lats}))
+            recompute(conn, codes, [solution_type])
+            recomputed += len(codes)
     conn.execute(text("DELETE FROM reporting_pending WHERE id = ANY(:ids)"), {"ids": [p["id"] for p in pending]})
     version = conn.scalar(text("""UPDATE reporting_state SET version = version + 1, reference_version = :reference
                                   RETURNING version"""), {"reference": reference})
-    return Refreshed(version, communes)
+    return Refreshed(version, recomputed)

@@ -4,10 +4,10 @@ distances from every commune to the nearest published solution of each type, kep
 
 Every statement that changes what a report says (catalogue, error reports, platforms' perimeters, figures,
 objectives) appends one row to reporting_pending (appends only: writers never wait for each other here). For
-sites and solutions the row lists the positions whose status, type or place changed (NULL: too many, or a
-TRUNCATE: everything may have changed). The report consumes those rows before it computes: it recomputes the
-distances of the communes within 60 km of those positions, and bumps reporting_state.version, which its cache
-is keyed on.
+sites and solutions the row lists where a published solution of which type appeared or went (NULL: too many,
+or a TRUNCATE: anything may have changed). The report consumes those rows before it computes: it recomputes,
+for those types, the distances of the communes within 60 km of those positions, and bumps
+reporting_state.version, which its cache is keyed on.
 
 Revision ID: 0005
 Revises: 0004
@@ -70,64 +70,69 @@ CREATE TABLE reporting_pending (
     id bigserial PRIMARY KEY,
     at timestamptz NOT NULL DEFAULT now(),
     positions boolean NOT NULL,  -- whether distances may have changed
-    lons float8[],  -- the positions (WGS84) whose status, type or place changed; NULL with positions: anywhere
-    lats float8[]
+    -- the positions (WGS84) where a published solution of the type appeared or went; NULL with positions:
+    -- anywhere, any type
+    lons float8[],
+    lats float8[],
+    types text[]
 );
 
-CREATE FUNCTION reporting_note(positions boolean, lons float8[], lats float8[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO reporting_pending (positions, lons, lats)
-    VALUES (positions, CASE WHEN cardinality(lons) <= 1000 THEN lons END,
-            CASE WHEN cardinality(lons) <= 1000 THEN lats END);
+CREATE FUNCTION reporting_note(positions boolean, lons float8[], lats float8[], types text[])
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO reporting_pending (positions, lons, lats, types)
+    SELECT positions, CASE WHEN small THEN lons END, CASE WHEN small THEN lats END, CASE WHEN small THEN types END
+    FROM (SELECT cardinality(lons) <= 1000 AS small) s;
 $$;
 
 CREATE FUNCTION reporting_other_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM reporting_note(false, NULL, NULL);
+    PERFORM reporting_note(false, '{}', '{}', '{}');
     RETURN NULL;
 END $$;
 
+-- A site whose status changed: its solutions appear on or leave the map (moves reach the solutions' own
+-- trigger, through solution_position_from_site; inserted sites have no solution yet; deleted ones take
+-- theirs along).
 CREATE FUNCTION reporting_site_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    lons float8[]; lats float8[];
+    lons float8[]; lats float8[]; types text[];
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM reporting_note(true, NULL, NULL);
+        PERFORM reporting_note(true, NULL, NULL, NULL);
         RETURN NULL;
-    ELSIF TG_OP = 'INSERT' THEN
-        SELECT array_agg(ST_X(geom)), array_agg(ST_Y(geom)) INTO lons, lats FROM new_rows WHERE status = 'published';
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(ST_X(geom)), array_agg(ST_Y(geom)) INTO lons, lats FROM old_rows WHERE status = 'published';
-    ELSE
-        SELECT array_agg(ST_X(v.pt)), array_agg(ST_Y(v.pt)) INTO lons, lats FROM (
-            SELECT o.geom AS p, n.geom AS q FROM old_rows o JOIN new_rows n ON n.id = o.id
-            WHERE o.status <> n.status OR NOT ST_Equals(o.geom, n.geom)) moved
-        CROSS JOIN LATERAL (VALUES (moved.p), (moved.q)) v(pt);
     END IF;
-    PERFORM reporting_note(lons IS NOT NULL, coalesce(lons, '{}'), coalesce(lats, '{}'));
+    SELECT array_agg(ST_X(n.geom)), array_agg(ST_Y(n.geom)), array_agg(s.type) INTO lons, lats, types
+    FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN solution s ON s.site_id = n.id AND s.status = 'published'
+    WHERE (o.status = 'published') <> (n.status = 'published');
+    PERFORM reporting_note(lons IS NOT NULL, coalesce(lons, '{}'), coalesce(lats, '{}'), coalesce(types, '{}'));
     RETURN NULL;
 END $$;
 
+-- Published solutions that appeared, went, moved or changed type: where and of which type, before and after.
 CREATE FUNCTION reporting_solution_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    lons float8[]; lats float8[];
+    lons float8[]; lats float8[]; types text[];
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM reporting_note(true, NULL, NULL);
+        PERFORM reporting_note(true, NULL, NULL, NULL);
         RETURN NULL;
     ELSIF TG_OP = 'INSERT' THEN
-        SELECT array_agg(ST_X(position::geometry)), array_agg(ST_Y(position::geometry)) INTO lons, lats
-        FROM new_rows WHERE status = 'published';
+        SELECT array_agg(ST_X(position::geometry)), array_agg(ST_Y(position::geometry)), array_agg(type)
+        INTO lons, lats, types FROM new_rows WHERE status = 'published';
     ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(ST_X(position::geometry)), array_agg(ST_Y(position::geometry)) INTO lons, lats
-        FROM old_rows WHERE status = 'published';
+        SELECT array_agg(ST_X(position::geometry)), array_agg(ST_Y(position::geometry)), array_agg(type)
+        INTO lons, lats, types FROM old_rows WHERE status = 'published';
     ELSE
-        SELECT array_agg(ST_X(v.pt)), array_agg(ST_Y(v.pt)) INTO lons, lats FROM (
-            SELECT o.position::geometry AS p, n.position::geometry AS q FROM old_rows o JOIN new_rows n ON n.id = o.id
-            WHERE o.status <> n.status OR o.type <> n.type
-               OR NOT ST_Equals(o.position::geometry, n.position::geometry)) moved
-        CROSS JOIN LATERAL (VALUES (moved.p), (moved.q)) v(pt);
+        SELECT array_agg(ST_X(v.pt)), array_agg(ST_Y(v.pt)), array_agg(v.type) INTO lons, lats, types
+        FROM (SELECT o.position::geometry AS p, o.type AS t, o.status = 'published' AS was,
+                     n.position::geometry AS q, n.type AS u, n.status = 'published' AS is
+              FROM old_rows o JOIN new_rows n ON n.id = o.id
+              WHERE o.status <> n.status OR o.type <> n.type
+                 OR NOT ST_Equals(o.position::geometry, n.position::geometry)) changed
+        CROSS JOIN LATERAL (SELECT changed.p, changed.t WHERE changed.was
+                            UNION ALL SELECT changed.q, changed.u WHERE changed.is) v(pt, type);
     END IF;
-    PERFORM reporting_note(lons IS NOT NULL, coalesce(lons, '{}'), coalesce(lats, '{}'));
+    PERFORM reporting_note(lons IS NOT NULL, coalesce(lons, '{}'), coalesce(lats, '{}'), coalesce(types, '{}'));
     RETURN NULL;
 END $$;
 """
@@ -144,6 +149,12 @@ def _watch(table: str, function: str) -> str:
     if function == "reporting_other_changed":
         return f"""
 CREATE TRIGGER reporting_{table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}();"""
+    if table == "site":
+        return f"""
+CREATE TRIGGER reporting_site_update AFTER UPDATE ON site
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+CREATE TRIGGER reporting_site_truncate AFTER TRUNCATE ON site
     FOR EACH STATEMENT EXECUTE FUNCTION {function}();"""
     return f"""
 CREATE TRIGGER reporting_{table}_insert AFTER INSERT ON {table}
@@ -230,10 +241,10 @@ def downgrade() -> None:
         if function == "reporting_other_changed":
             op.execute(f"DROP TRIGGER reporting_{table}_changed ON {table}")
         else:
-            for event in ("insert", "update", "delete", "truncate"):
+            for event in ("update", "truncate") if table == "site" else ("insert", "update", "delete", "truncate"):
                 op.execute(f"DROP TRIGGER reporting_{table}_{event} ON {table}")
     op.execute("DROP FUNCTION reporting_site_changed(), reporting_solution_changed(), reporting_other_changed(), "
-               "reporting_note(boolean, float8[], float8[])")
+               "reporting_note(boolean, float8[], float8[], text[])")
     op.execute("DROP TABLE reporting_pending, reporting_state")
     op.execute("DROP TRIGGER reporting_report_resolved ON error_report")
     op.execute("DROP TRIGGER reporting_solution_dates ON solution")
