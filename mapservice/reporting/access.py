@@ -21,6 +21,7 @@ NATIONAL_ADMIN = "national_admin"
 ACADEMIE_ADMIN = "academie_admin"
 CURATOR = "curator"
 SCOPE_KINDS = ("national", "academie", "departement", "platform")
+NONE_SUCH = {"academie": "d'académie", "departement": "de département", "platform": "de plateforme"}
 SCOPE_WORDS = {"national": "la France entière", "academie": "l'académie", "departement": "le département",
                "platform": "la plateforme"}
 
@@ -71,8 +72,7 @@ def place_of(conn: Connection, scope: ReportScope) -> Place:
         raise InvalidParameter(f"« {scope.code} » n'est pas un identifiant de plateforme.", parameter="code")
     row = conn.execute(text(PLACE_SQL[scope.kind]), {"code": scope.code}).mappings().first()
     if row is None:
-        raise NotFound(f"Aucun(e) {scope.kind.replace('academie', 'académie').replace('departement', 'département')}"
-                       f" n'a le code {scope.code}.", parameter="code")
+        raise NotFound(f"Il n'y a pas {NONE_SUCH[scope.kind]} de code {scope.code}.", parameter="code")
     return Place(scope, row["name"], row["academie"], row["departement"])
 
 

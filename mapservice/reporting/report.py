@@ -162,3 +162,12 @@ def _key_figures(period: Period, figures: dict) -> dict:
             "archived": cat["archived"], "vacant_places": cat["vacant_places"], "checked_share": cat["checked_share"],
             "zones_blanches_population": figures["zones_blanches"]["population"],
             **{f: act[f] for f in indicators.FIGURES}}
+
+
+def periods(conn: Connection) -> list[dict]:
+    """The current period and the frozen ones, latest first."""
+    current = Period.containing(_now(conn).date())
+    frozen = dict(conn.execute(text("SELECT period, frozen_at FROM reporting_snapshot")).all())
+    return [{"period": name, "label": Period.parse(name).label, "current": name == current.name,
+             "frozen": name in frozen, "frozen_at": frozen[name].isoformat() if name in frozen else None}
+            for name in sorted({current.name, *frozen}, reverse=True)]
