@@ -44,21 +44,35 @@ class GeocoderUnavailable(MapserviceError):
 
 
 class Unauthorized(MapserviceError):
-    """No account is signed in (or the token is unknown)."""
+    """No valid session or API token."""
 
     status = 401
     title = "Connexion requise"
 
 
 class Forbidden(MapserviceError):
-    """The account is signed in, but what it asks lies outside its territory or its role."""
+    """The account may not do this to this record (outside its territory or its role)."""
 
     status = 403
     title = "Accès refusé"
 
 
+class StaleVersion(MapserviceError):
+    """Someone saved the record after this edit started: nothing is overwritten."""
+
+    status = 409
+    title = "Modifié entre-temps"
+
+
+class TooManyAttempts(MapserviceError):
+    """Too many failed logins for this account or from this address: wait, then try again."""
+
+    status = 429
+    title = "Trop de tentatives"
+
+
 class Conflict(MapserviceError):
-    """The request contradicts the record's state (a closed period, a stale version)."""
+    """The request contradicts the record's state (e.g. figures of a period whose report is frozen)."""
 
     status = 409
     title = "Conflit"

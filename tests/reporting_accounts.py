@@ -1,30 +1,19 @@
-"""Accounts as the reporting core sees them: a role and a territory (the shape of the workspace's Actor)."""
+"""Actors of the workspace (mapservice.accounts) for the report's tests: a role and a territory."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from mapservice.accounts.values import ACADEMIE_ADMIN, CURATOR, NATIONAL_ADMIN, PARTNER, Actor
+
+NATIONAL = Actor(account_id=None, email="nationale@exemple.invalid", role=NATIONAL_ADMIN)
 
 
-@dataclass(frozen=True)
-class Account:
-    role: str
-    email: str = "equipe@example.org"
-    academies: frozenset[str] = frozenset()
-    departements: frozenset[str] = frozenset()
-    platforms: frozenset[int] = frozenset()
-    sites: frozenset[int] = frozenset()
-
-    @property
-    def is_national(self) -> bool:
-        return self.role == "national_admin"
+def academie_admin(*codes: str) -> Actor:
+    return Actor(account_id=None, email="academie@exemple.invalid", role=ACADEMIE_ADMIN, academies=frozenset(codes))
 
 
-NATIONAL = Account("national_admin", "national@example.org")
+def curator(departements=(), platforms=()) -> Actor:
+    return Actor(account_id=None, email="referent@exemple.invalid", role=CURATOR,
+                 departements=frozenset(departements), platforms=frozenset(platforms))
 
 
-def academie_admin(*codes: str) -> Account:
-    return Account("academie_admin", "academie@example.org", academies=frozenset(codes))
-
-
-def curator(departements=(), platforms=()) -> Account:
-    return Account("curator", "curateur@example.org", departements=frozenset(departements),
-                   platforms=frozenset(platforms))
+def partner(*sites: int) -> Actor:
+    return Actor(account_id=None, email="partenaire@exemple.invalid", role=PARTNER, sites=frozenset(sites))

@@ -13,7 +13,7 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from mapservice.db import make_engine, transaction
-from mapservice.errors import Conflict, Forbidden, InvalidParameter
+from mapservice.errors import Conflict, Forbidden, InvalidParameter, StaleVersion
 from mapservice.reporting import distances, figures, report
 from mapservice.reporting.access import ReportScope, place_of, readable_scopes
 from mapservice.reporting.periods import Period
@@ -219,7 +219,7 @@ def test_figures_entered_by_the_platform_count_once_validated_by_the_academie(fr
         assert pending["activity"]["contacted"] == 0 and pending["activity"]["platforms_pending"] == 1
         with pytest.raises(Forbidden):
             figures.validate(conn, team, platform, period, version)
-        with pytest.raises(Conflict):
+        with pytest.raises(StaleVersion):
             figures.validate(conn, academie_admin(LYON), platform, period, version + 1)
         figures.validate(conn, academie_admin(LYON), platform, period, version)
         lyon = report.live(conn, period)["scopes"][f"academie:{LYON}"]

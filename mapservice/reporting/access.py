@@ -1,7 +1,6 @@
 """Who may see which report and enter which figures, following the workspace's roles and territories.
 
-The actor is the workspace's account (mapservice.accounts Actor, or anything with `role`, `academies`,
-`departements`, `platforms`):
+The actor is the workspace's account (mapservice.accounts Actor: a role, académies, départements, platforms):
 - national administrator: every report, every figure, every objective;
 - académie administrator: the reports of its académie(s) and of their départements and platforms; validates
   the platforms' figures and sets the académie's objectives;
@@ -15,11 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..accounts import audit
+from ..accounts.values import ACADEMIE_ADMIN, CURATOR, NATIONAL_ADMIN, Actor
 from ..errors import Forbidden, InvalidParameter, NotFound
 
-NATIONAL_ADMIN = "national_admin"
-ACADEMIE_ADMIN = "academie_admin"
-CURATOR = "curator"
 SCOPE_KINDS = ("national", "academie", "departement", "platform")
 NONE_SUCH = {"academie": "d'académie", "departement": "de département", "platform": "de plateforme"}
 SCOPE_WORDS = {"national": "la France entière", "academie": "l'académie", "departement": "le département",
@@ -76,7 +74,7 @@ def place_of(conn: Connection, scope: ReportScope) -> Place:
     return Place(scope, row["name"], row["academie"], row["departement"])
 
 
-def may_read(actor, place: Place) -> bool:
+def may_read(actor: Actor, place: Place) -> bool:
     if actor.role == NATIONAL_ADMIN:
         return True
     if actor.role == ACADEMIE_ADMIN:
@@ -88,25 +86,28 @@ def may_read(actor, place: Place) -> bool:
     return False
 
 
-def may_enter_figures(actor, place: Place) -> bool:
+def may_enter_figures(actor: Actor, place: Place) -> bool:
     """The platform's own team (a curator of it or of its département), its académie, or national."""
     return place.scope.kind == "platform" and may_read(actor, place)
 
 
-def may_validate(actor, place: Place) -> bool:
+def may_validate(actor: Actor, place: Place) -> bool:
     """Validating a platform's figures, setting an académie's objectives: its académie administrator."""
     if actor.role == NATIONAL_ADMIN:
         return True
     return actor.role == ACADEMIE_ADMIN and place.academie in actor.academies
 
 
-def check(allowed: bool, what: str, place: Place) -> None:
+def check(conn: Connection, actor: Actor, allowed: bool, what: str, place: Place) -> None:
+    """Forbidden (written to the workspace's audit log) unless `allowed`."""
     if not allowed:
+        audit.record(conn, "forbidden", account_id=actor.account_id, email=actor.email, address=actor.address,
+                     detail=f"rapport : {what} ({place.scope.key})")
         raise Forbidden(f"Votre compte ne permet pas de {what} pour {SCOPE_WORDS[place.scope.kind]} "
                         f"« {place.name} » : c'est hors de votre territoire ou de votre rôle.")
 
 
-def readable_scopes(conn: Connection, actor) -> list[Place]:
+def readable_scopes(conn: Connection, actor: Actor) -> list[Place]:
     """The reports an actor may open, for the workspace's index page: national first, then académies,
     départements and platforms by name."""
     rows = conn.execute(text("""

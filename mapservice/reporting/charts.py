@@ -15,7 +15,7 @@ def _number(value: float, unit: str) -> str:
 
 def _frame(n: str, title: str, desc: str, width: int, height: int, body: list[str]) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-            f'width="100%" aria-labelledby="chart-{n}-title chart-{n}-desc">'
+            f'width="{width}" height="{height}" aria-labelledby="chart-{n}-title chart-{n}-desc">'
             f'<title id="chart-{n}-title">{escape(title)}</title><desc id="chart-{n}-desc">{escape(desc)}</desc>'
             + "".join(body) + "</svg>")
 
@@ -58,7 +58,7 @@ def columns(ident: str, title: str, periods: list[str], series: list[tuple[str, 
     values = [v for _, vs in series for v in vs if v is not None]
     top = max(values, default=0) or 1
     group_w = col_w * len(series) + gap
-    width = left + group_w * max(len(periods), 1) + 20
+    width = max(left + group_w * max(len(periods), 1) + 20, 480)
     body = [f'<line x1="{left}" y1="{plot_h + 20}" x2="{width - 10}" y2="{plot_h + 20}" stroke="#555"/>']
     for i, (name, _) in enumerate(series):
         body.append(f'<rect x="{left + i * 150}" y="2" width="12" height="12" fill="{COLOURS[i]}"/>'

@@ -4,7 +4,7 @@ A commune is reached at its town hall (or a point inside it where the town hall 
 Marseille count by arrondissement. Distances are straight lines on the WGS84 ellipsoid, kept only up to 60 km
 (the widest band the report uses): no row means farther.
 
-The catalogue's triggers append what changed to reporting_pending (migration 0005). `refresh` consumes it in
+The catalogue's triggers append what changed to reporting_pending (migration 0006). `refresh` consumes it in
 the caller's unit of work: the communes within 60 km of a changed position are recomputed, everything after a
 bulk change or a new reference geography. Refreshers take turns on an advisory lock; a change committed while
 a refresh runs stays pending for the next one."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..errors import Conflict, InvalidParameter, NotFound
+from ..accounts.values import Actor
+from ..errors import Conflict, InvalidParameter, NotFound, StaleVersion
 from .access import Place, ReportScope, check, may_enter_figures, may_read, may_validate, place_of
 from .periods import Period
 
@@ -71,7 +72,7 @@ def _open_period(conn: Connection, period: Period) -> None:
 def _version_matches(row, expected: int | None, what: str) -> None:
     current = row["version"] if row else None
     if expected is not None and current != expected:
-        raise Conflict(f"{what} ont été modifiés entre-temps (version {current}) : rechargez la page et "
+        raise StaleVersion(f"{what} ont été modifiés entre-temps (version {current}) : rechargez la page et "
                        "recommencez.", parameter="version")
 
 
@@ -83,11 +84,11 @@ def activity(conn: Connection, platform_id: int, period: Period) -> dict | None:
     return dict(row) if row else None
 
 
-def enter(conn: Connection, actor, platform_id: int, period: Period, figures: ActivityFigures,
+def enter(conn: Connection, actor: Actor, platform_id: int, period: Period, figures: ActivityFigures,
           expected_version: int | None = None) -> int:
     """Saves a platform's figures for the period (to be validated again); returns the new version."""
     place = place_of(conn, ReportScope("platform", str(platform_id)))
-    check(may_enter_figures(actor, place), "saisir les chiffres d'activité", place)
+    check(conn, actor, may_enter_figures(actor, place), "saisir les chiffres d'activité", place)
     _open_period(conn, period)
     current = conn.execute(text("""SELECT version FROM reporting_activity WHERE platform_id = :id AND period = :p
                                    FOR UPDATE"""), {"id": platform_id, "p": period.name}).mappings().first()
@@ -103,10 +104,10 @@ def enter(conn: Connection, actor, platform_id: int, period: Period, figures: Ac
                                 **{f: getattr(figures, f) for f in FIGURES}})
 
 
-def validate(conn: Connection, actor, platform_id: int, period: Period, expected_version: int) -> None:
+def validate(conn: Connection, actor: Actor, platform_id: int, period: Period, expected_version: int) -> None:
     """The académie administrator validates the figures as they were when read (`expected_version`)."""
     place = place_of(conn, ReportScope("platform", str(platform_id)))
-    check(may_validate(actor, place), "valider les chiffres d'activité", place)
+    check(conn, actor, may_validate(actor, place), "valider les chiffres d'activité", place)
     _open_period(conn, period)
     row = conn.execute(text("""SELECT version FROM reporting_activity WHERE platform_id = :id AND period = :p
                                FOR UPDATE"""), {"id": platform_id, "p": period.name}).mappings().first()
@@ -125,10 +126,10 @@ def objectives(conn: Connection, academie: str, year: int) -> dict | None:
     return dict(row) if row else None
 
 
-def set_objectives(conn: Connection, actor, academie: str, year: int, targets: Objectives,
+def set_objectives(conn: Connection, actor: Actor, academie: str, year: int, targets: Objectives,
                    expected_version: int | None = None) -> int:
     place = place_of(conn, ReportScope("academie", academie))
-    check(may_validate(actor, place), "fixer les objectifs", place)
+    check(conn, actor, may_validate(actor, place), "fixer les objectifs", place)
     if not 2000 <= year <= 2100:
         raise InvalidParameter("L'année des objectifs doit être entre 2000 et 2100.", parameter="year")
     current = conn.execute(text("""SELECT version FROM reporting_objective WHERE academie_code = :a AND year = :y
@@ -145,10 +146,10 @@ def set_objectives(conn: Connection, actor, academie: str, year: int, targets: O
                                 **{f: getattr(targets, f) for f in FIGURES}})
 
 
-def platforms_figures(conn: Connection, actor, place: Place, period: Period) -> list[dict]:
+def platforms_figures(conn: Connection, actor: Actor, place: Place, period: Period) -> list[dict]:
     """The platforms of a scope with their figures for the period, for the page where they are entered and
     validated."""
-    check(may_read(actor, place), "consulter les chiffres d'activité", place)
+    check(conn, actor, may_read(actor, place), "consulter les chiffres d'activité", place)
     where = {"national": "true", "academie": "d.academie_code = :code", "departement": "d.code = :code",
              "platform": "p.id = CAST(:code AS bigint)"}[place.scope.kind]
     rows = conn.execute(text(f"""

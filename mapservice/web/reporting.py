@@ -2,16 +2,19 @@
 workspace (/espace/rapports: tables, SVG charts, the zones blanches map, a print stylesheet) and its CSV and
 XLSX exports. Thin routes: mapservice.params parses, mapservice.reporting computes and checks who may see what.
 
-Who is asking comes from the workspace's accounts: `app.extensions["mapservice.reporting.actor"]` is a function
-returning the signed-in actor (or None)."""
+Who is asking comes from the workspace's accounts: an API token (`Authorization: Bearer …`, created in the
+workspace), or the workspace's session (Flask-Login, whose user carries the Actor)."""
 from __future__ import annotations
 
 from html import escape
 
+import flask_login
 import folium
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from .. import params
+from ..accounts import login
+from ..accounts.values import Actor
 from ..errors import NotFound, Unauthorized
 from ..reporting import access, charts, exports, figures, maps, report
 from ..reporting.periods import Period
@@ -34,12 +37,17 @@ MAP_POLICY = "; ".join((
 MAP_MAX_ZONES = 3000
 
 
-def current_actor():
-    resolve = current_app.extensions.get("mapservice.reporting.actor")
-    actor = resolve() if resolve else None
-    if actor is None:
-        raise Unauthorized("Connectez-vous à l'espace des équipes pour consulter les rapports.")
-    return actor
+def current_actor() -> Actor:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secret.strip():
+        actor = login.token_actor(read_db(), secret.strip(), request.remote_addr)
+        if actor is None:
+            raise Unauthorized("Jeton d'API inconnu ou révoqué.")
+        return actor
+    if hasattr(current_app, "login_manager") and flask_login.current_user.is_authenticated:
+        return flask_login.current_user.actor
+    raise Unauthorized("Connectez-vous à l'espace des équipes pour consulter les rapports (ou envoyez un jeton "
+                       "d'API : « Authorization: Bearer <jeton> »).")
 
 
 def init_app(app) -> None:
@@ -55,7 +63,7 @@ def _view(period_name: str, kind: str, code: str | None) -> tuple[dict, access.P
     period = params.report_period(period_name)
     conn = write_db()
     place = access.place_of(conn, params.report_scope(kind, code))
-    access.check(access.may_read(actor, place), "consulter le rapport", place)
+    access.check(conn, actor, access.may_read(actor, place), "consulter le rapport", place)
     return report.for_scope(conn, place, period, current_app.extensions["mapservice.report_cache"]), place
 
 

@@ -9,15 +9,15 @@ or a TRUNCATE: anything may have changed). The report consumes those rows before
 for those types, the distances of the communes within 60 km of those positions, and bumps
 reporting_state.version, which its cache is keyed on.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29 22:15:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
