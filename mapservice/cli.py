@@ -13,6 +13,7 @@ from flask.cli import FlaskGroup
 from . import create_app, datasets, db
 from .cluster import EmbeddedCluster, free_port, port_is_free
 from .errors import MapserviceError
+from .reporting import distances, report as reporting_report
 from .settings import Settings
 
 
@@ -136,7 +137,35 @@ def prepare(settings: Settings) -> None:
     if not loaded["sites"]:
         with db.transaction(engine) as conn:
             load_demo(conn, log=click.echo)
+    # The report's distances (a full pass after a load; a no-op when nothing changed).
+    with db.transaction(engine) as conn:
+        distances.refresh(conn)
     engine.dispose()
+
+
+# -- the bimonthly report --------------------------------------------------------------------------------
+
+@cli.group()
+def report():
+    """The bimonthly report: its distances, its frozen periods."""
+
+
+@report.command(with_appcontext=False)
+def freeze():
+    """Freeze the period that just closed (run from cron on the 1st of every odd month)."""
+    with db.transaction(_engine(_settings())) as conn:
+        frozen = reporting_report.freeze_closed(conn)
+    click.echo(f"frozen: {frozen[0].label}" if frozen else "nothing to freeze: already frozen")
+
+
+@report.command(with_appcontext=False)
+def refresh():
+    """Bring the distances from communes to solutions up to date (the report does it by itself when read)."""
+    started = time.perf_counter()
+    with db.transaction(_engine(_settings())) as conn:
+        done = distances.refresh(conn)
+    what = "everything" if done.recomputed is None else f"{done.recomputed} commune-type pairs"
+    click.echo(f"distances at version {done.version}: {what} recomputed in {time.perf_counter() - started:.1f} s")
 
 
 @cli.command(with_appcontext=False)

@@ -69,3 +69,10 @@ class TooManyAttempts(MapserviceError):
 
     status = 429
     title = "Trop de tentatives"
+
+
+class Conflict(MapserviceError):
+    """The request contradicts the record's state (e.g. figures of a period whose report is frozen)."""
+
+    status = 409
+    title = "Conflit"

@@ -6,8 +6,8 @@ import datetime as dt
 
 from geoalchemy2 import Geography, Geometry, alembic_helpers
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Identity, Index, Integer,
-    MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, func, text,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Identity, Index,
+    Integer, MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB
 from sqlalchemy.dialects.postgresql.base import ischema_names
@@ -107,6 +107,8 @@ Index("ix_commune_postcodes_trgm", func.postcodes_text(Commune.postcodes).label(
       postgresql_using="gin", postgresql_ops={"postcodes_text": "gin_trgm_ops"})
 Index("ix_commune_departement_code_population", Commune.departement_code, Commune.population.desc().nulls_last())
 Index("ix_commune_region_code_population", Commune.region_code, Commune.population.desc().nulls_last())
+# The communes within reach of a changed position, for the report's distances (migration 0007).
+Index("ix_commune_town_hall_geography", func.geography(Commune.town_hall), postgresql_using="gist")
 
 
 # -- Catalogue ----------------------------------------------------------------------------------------
@@ -204,6 +206,16 @@ class Solution(CatalogueRow, Base):
     # Copy of the site's position (kept by a trigger) so that nearest-solution search is one KNN index scan
     # on true (geodesic) distance, with the solution filters applied in the same scan.
     position = mapped_column(Geography("POINT", srid=4326, spatial_index=True), nullable=False)
+    # When the solution was first published, and archived (kept by a trigger, migration 0007): the report's
+    # "new" and "archived" of a period.
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# The nearest published solution of one type, for the report's distances (migration 0007).
+for _type in SOLUTION_TYPES:
+    Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
+          postgresql_where=text(f"status = 'published' AND type = '{_type}'"))
 
 
 # -- Territory ----------------------------------------------------------------------------------------
@@ -267,6 +279,8 @@ class ErrorReport(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str | None] = mapped_column(Text)
+    # When it left the team's inbox (kept by a trigger, migration 0007): the report's time to resolve.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # -- The teams' workspace -----------------------------------------------------------------------------
@@ -370,7 +384,7 @@ class ChangeLog(Base):
 Index("ix_change_log_entity_entity_id", ChangeLog.entity, ChangeLog.entity_id, ChangeLog.id)
 
 
-# -- Tile bookkeeping, kept by the catalogue triggers (migrations 0003 and 0005; see mapservice/tiles.py) -------
+# -- Tile bookkeeping, kept by the catalogue triggers (migrations 0003 and 0006; see mapservice/tiles.py) -------
 
 class TransactionId(UserDefinedType):
     """PostgreSQL's xid8: a transaction id, comparable with a snapshot (pg_visible_in_snapshot)."""
@@ -448,9 +462,73 @@ site_type_cell = _cell_table("site_type_cell", per_type=True, delta=False)
 site_type_cell_delta = _cell_table("site_type_cell", per_type=True, delta=True)
 
 
+# -- The bimonthly report (migration 0007) --------------------------------------------------------------
+
+class ReportingActivity(Base):
+    """What a PSAD platform did in a two-month period (aggregates only, never a person), entered by its team
+    and validated by the académie administrator."""
+
+    __tablename__ = "reporting_activity"
+    __table_args__ = (
+        CheckConstraint("contacted >= 0 AND met >= 0 AND proposed >= 0 AND entered >= 0", name="counts"),
+    )
+    platform_id: Mapped[int] = mapped_column(ForeignKey("psad_platform.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # e.g. '2026-11'
+    contacted: Mapped[int] = mapped_column(Integer)
+    met: Mapped[int] = mapped_column(Integer)
+    proposed: Mapped[int] = mapped_column(Integer)
+    entered: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(Text)
+    validated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    validated_by: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class ReportingObjective(Base):
+    """An académie's numeric objectives for a calendar year (None: no objective set for that figure)."""
+
+    __tablename__ = "reporting_objective"
+    academie_code: Mapped[str] = mapped_column(ForeignKey("academie.code"), primary_key=True)
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    contacted: Mapped[int | None] = mapped_column(Integer)
+    met: Mapped[int | None] = mapped_column(Integer)
+    proposed: Mapped[int | None] = mapped_column(Integer)
+    entered: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class ReportingSnapshot(Base):
+    """A closed period's report, frozen: every scope's figures, and the zones blanches."""
+
+    __tablename__ = "reporting_snapshot"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    frozen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    scopes = mapped_column(JSONB, nullable=False)
+    zones_blanches = mapped_column(JSONB, nullable=False)
+
+
+class ReportingCommuneDistance(Base):
+    """From a commune's town hall to the nearest published solution of a type, on the ellipsoid, when it is
+    within 60 km (no row: farther). Derived data, kept correct after edits and reference reloads by
+    mapservice.reporting.distances (hence no foreign key to check on every row of a full pass)."""
+
+    __tablename__ = "reporting_commune_distance"
+    commune_code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    distance_m: Mapped[float] = mapped_column(Float)
+
+
+# Tables kept in SQL only, by the reporting triggers (what changed since the distances were last refreshed):
+# nothing writes them through these models, and the autogenerate comparison leaves them out.
+SQL_ONLY_TABLES = {"reporting_state", "reporting_pending"}
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """What Alembic's autogenerate compares: our tables, not PostGIS's own."""
+    """What Alembic's autogenerate compares: our tables, not PostGIS's own nor the SQL-only ones."""
     table = obj if type_ == "table" else getattr(obj, "table", None)
-    if table is not None and table.name == "spatial_ref_sys":
+    if table is not None and (table.name in SQL_ONLY_TABLES or table.name == "spatial_ref_sys"):
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

@@ -9,6 +9,9 @@ import re
 from typing import Iterable, Mapping
 
 from .errors import InvalidParameter
+from .reporting.access import ReportScope
+from .reporting.figures import FIGURES as ACTIVITY_FIGURES, ActivityFigures, Objectives
+from .reporting.periods import Period
 from .taxonomy import ERROR_REPORT_REASONS, PLACE_KINDS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 from .values import (Area, BBox, DistanceCursor, ErrorReport, ItemsQuery, NearestQuery, PlaceQuery, Point,
                      SolutionFilters, TileCoordinates)
@@ -351,3 +354,60 @@ def tile_coordinates(z: str, x: str, y: str, minzoom: int, maxzoom: int) -> Tile
             raise InvalidParameter(f"'{name}' doit être compris entre 0 et {last} au zoom {values['z']}, "
                                    f"reçu {values[name]}.", parameter=name)
     return TileCoordinates(**values)
+
+
+# -- The bimonthly report ------------------------------------------------------------------------------
+
+REPORT_KINDS = {"national": "national", "academie": "academie", "departement": "departement",
+                "plateforme": "platform"}
+
+
+def report_scope(kind: str, code: str | None) -> ReportScope:
+    """The URL's /national, /academie/10, /departement/69 or /plateforme/12 as a ReportScope."""
+    if kind not in REPORT_KINDS:
+        raise InvalidParameter(f"« {kind} » : le rapport porte sur national, academie, departement ou plateforme.",
+                               parameter="scope")
+    if kind == "national":
+        return ReportScope("national")
+    if not code or not re.fullmatch(r"[0-9A-Za-z]{1,10}", code):
+        raise InvalidParameter(f"Le code « {code} » est invalide.", parameter="code")
+    return ReportScope(REPORT_KINDS[kind], code.upper() if kind != "plateforme" else code)
+
+
+def report_period(value: str) -> Period:
+    return Period.parse(value)
+
+
+def _count(body: Mapping, name: str, required: bool) -> int | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidParameter(f"Le champ '{name}' est obligatoire (un nombre entier).", parameter=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise InvalidParameter(f"'{name}' doit être un nombre entier positif ou nul, reçu « {value} ».",
+                               parameter=name)
+    return int(value)
+
+
+def _body(body: Mapping | None, allowed: Iterable[str]) -> Mapping:
+    if not isinstance(body, Mapping):
+        raise InvalidParameter("Envoyez un objet JSON.", parameter="body")
+    known_only(body, allowed)
+    return body
+
+
+def activity_figures(body: Mapping | None) -> tuple[ActivityFigures, int | None]:
+    """{"contacted", "met", "proposed", "entered", "version"?} → (ActivityFigures, expected version)."""
+    body = _body(body, (*ACTIVITY_FIGURES, "version"))
+    return ActivityFigures(*(_count(body, f, True) for f in ACTIVITY_FIGURES)), _count(body, "version", False)
+
+
+def objectives(body: Mapping | None) -> tuple[Objectives, int | None]:
+    body = _body(body, (*ACTIVITY_FIGURES, "version"))
+    return Objectives(*(_count(body, f, False) for f in ACTIVITY_FIGURES)), _count(body, "version", False)
+
+
+def expected_version(body: Mapping | None) -> int:
+    body = _body(body, ("version",))
+    return _count(body, "version", True)

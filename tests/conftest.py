@@ -23,6 +23,7 @@ from mapservice.cluster import EmbeddedCluster
 from mapservice.db import make_engine, transaction, upgrade
 from mapservice.demo import load_demo
 from mapservice.reference import load_reference
+from mapservice.reporting import distances
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -38,7 +39,8 @@ def template_fingerprint() -> str:
     """Changes whenever the schema, the loaders or their data change."""
     digest = hashlib.sha256()
     sources = sorted((ROOT / "mapservice" / "migrations").rglob("*.py")) + [
-        ROOT / "mapservice" / "reference.py", ROOT / "mapservice" / "demo.py", *sorted((ROOT / "data").glob("*.csv"))]
+        ROOT / "mapservice" / "reference.py", ROOT / "mapservice" / "demo.py",
+        ROOT / "mapservice" / "reporting" / "distances.py", *sorted((ROOT / "data").glob("*.csv"))]
     for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
@@ -88,6 +90,8 @@ def ensure_template(server: str) -> str:
                 load_reference(db, log=lambda _: None)
             with transaction(engine) as db:
                 load_demo(db, log=lambda _: None)
+            with transaction(engine) as db:
+                distances.refresh(db)
             engine.dispose()
             conn.execute(text(f'ALTER DATABASE "{template}" IS_TEMPLATE true'))
     admin.dispose()

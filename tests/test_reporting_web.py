@@ -1,0 +1,195 @@
+"""The report through HTTP: the JSON API (documented, token of a workspace account), the pages (tables, SVG
+charts with their text, the zones blanches map with our own assets, print stylesheet), the CSV and XLSX exports
+cell for cell, and who sees what: a curator its territory, the national administrator everything. Then the page
+in Chromium: no other host, no script error, no serious accessibility violation, printable."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from mapservice.accounts import login, store
+from mapservice.accounts.values import Scope
+from mapservice.db import make_engine, transaction
+
+from .conftest import dispose_app, make_test_app, serving, throwaway_database
+from .page_browser import browser, serious_accessibility_violations, screenshot  # noqa: F401
+from .workspace_fixtures import make_account
+
+LYON, RHONE = "10", "69"
+
+
+@pytest.fixture(scope="module")
+def site(server, template):
+    """The app on a database of the module's own, with accounts of every role and an API token each."""
+    with throwaway_database(server, "mapservice_reporting_web", template=template) as url:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            platform = conn.scalar(text("SELECT min(id) FROM psad_platform WHERE departement_code = '69'"))
+            other_platform = conn.scalar(text("SELECT min(id) FROM psad_platform WHERE departement_code = '75'"))
+        with transaction(engine) as conn:
+            conn.execute(text("UPDATE psad_platform SET name = '<script>alert(1)</script> Exemple' WHERE id = :id"),
+                         {"id": platform})
+        accounts = {
+            "national": make_account(engine, "nationale@exemple.invalid", "national_admin"),
+            "academie": make_account(engine, "academie.lyon@exemple.invalid", "academie_admin", [Scope(academie=LYON)]),
+            "curator": make_account(engine, "referent.69@exemple.invalid", "curator", [Scope(departement=RHONE)]),
+            "partner": make_account(engine, "partenaire@exemple.invalid", "partner", [
+                Scope(site=engine.connect().execute(text("SELECT min(id) FROM site")).scalar())]),
+        }
+        tokens = {}
+        with transaction(engine) as conn:
+            for role, account_id in accounts.items():
+                tokens[role] = login.create_api_token(conn, store.load_actor(conn, account_id), "tests")[1]
+        app = make_test_app(url)
+        yield {"app": app, "client": app.test_client(), "tokens": tokens, "platform": platform,
+               "other_platform": other_platform, "engine": engine}
+        dispose_app(app)
+        engine.dispose()
+
+
+def get(site, role, url, **kwargs):
+    headers = {"Authorization": f"Bearer {site['tokens'][role]}"} if role else {}
+    return site["client"].get(url, headers=headers, **kwargs)
+
+
+def send(site, role, method, url, body):
+    return site["client"].open(url, method=method, json=body,
+                               headers={"Authorization": f"Bearer {site['tokens'][role]}"})
+
+
+@pytest.fixture(scope="module")
+def period(site):
+    return get(site, "national", "/api/v1/reports/periods").get_json()["periods"][0]["period"]
+
+
+@pytest.fixture(scope="module")
+def openapi(site):
+    spec = site["client"].get("/api/v1/openapi.json").get_json()
+    return OpenAPI.from_dict(spec, config=Config(
+        extra_media_type_deserializers={"application/problem+json": json.loads}))
+
+
+def test_reports_need_an_account(site, period):
+    for url in ("/api/v1/reports/periods", f"/api/v1/reports/{period}/national", "/espace/rapports/",
+                f"/espace/rapports/{period}/national", f"/espace/rapports/{period}/national.csv"):
+        response = site["client"].get(url)
+        assert response.status_code == 401 and response.mimetype == "application/problem+json", url
+    response = site["client"].get("/api/v1/reports/periods", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401 and "révoqué" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("role, allowed, refused", [
+    ("national", ["national", f"academie/{LYON}", "academie/01", f"departement/{RHONE}", "departement/75"], []),
+    ("academie", [f"academie/{LYON}", f"departement/{RHONE}", "departement/42"], ["national", "academie/01", "departement/75"]),
+    ("curator", [f"departement/{RHONE}", "plateforme/{platform}"], ["national", f"academie/{LYON}", "departement/42",
+                                                                  "plateforme/{other_platform}"]),
+    ("partner", [], ["national", f"departement/{RHONE}"]),
+])
+def test_a_curator_sees_its_territory_and_national_sees_all(site, period, openapi, role, allowed, refused):
+    for scope in allowed:
+        response = get(site, role, f"/api/v1/reports/{period}/{scope.format(**site)}")
+        assert response.status_code == 200, (role, scope, response.get_data(as_text=True))
+        openapi.validate_response(WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response))
+        assert response.headers["Cache-Control"] == "private, no-cache"
+    for scope in refused:
+        response = get(site, role, f"/api/v1/reports/{period}/{scope.format(**site)}")
+        assert response.status_code == 403, (role, scope)
+        assert "territoire" in response.get_json()["detail"]
+        openapi.validate_response(WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response))
+
+
+def test_the_platform_enters_its_figures_and_the_academie_validates_them(site, period):
+    url = f"/api/v1/reports/{period}/plateforme/{site['platform']}/activite"
+    figures = {"contacted": 30, "met": 20, "proposed": 12, "entered": 7}
+    bad = send(site, "curator", "PUT", url, {**figures, "entered": 13})
+    assert bad.status_code == 400 and bad.get_json()["parameter"] == "entered"
+    assert send(site, "curator", "PUT", url, {**figures, "contacted": "beaucoup"}).get_json()["parameter"] == "contacted"
+    assert send(site, "curator", "PUT", url, {**figures, "typo": 1}).get_json()["parameter"] == "typo"
+    saved = send(site, "curator", "PUT", url, figures)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    version = saved.get_json()["version"]
+    assert send(site, "curator", "POST", url + "/validation", {"version": version}).status_code == 403
+    assert send(site, "academie", "POST", url + "/validation", {"version": version + 5}).status_code == 409
+    assert send(site, "academie", "POST", url + "/validation", {"version": version}).status_code == 200
+    other = f"/api/v1/reports/{period}/plateforme/{site['other_platform']}/activite"
+    assert send(site, "curator", "PUT", other, figures).status_code == 403
+    year = int(period[:4])
+    assert send(site, "curator", "PUT", f"/api/v1/reports/objectifs/{LYON}/{year}", {"contacted": 300}).status_code == 403
+    assert send(site, "academie", "PUT", f"/api/v1/reports/objectifs/{LYON}/{year}", {"contacted": 300}).status_code == 200
+    rhone = get(site, "academie", f"/api/v1/reports/{period}/departement/{RHONE}").get_json()
+    assert rhone["activity"]["contacted"] == 30 and rhone["activity"]["entered"] == 7
+    lyon = get(site, "academie", f"/api/v1/reports/{period}/academie/{LYON}").get_json()
+    assert lyon["objectives"]["contacted"] == {"target": 300, "achieved": 30, "progress": 0.1}
+
+
+def test_csv_and_xlsx_hold_the_tables_of_the_page(site, period):
+    report = get(site, "national", f"/api/v1/reports/{period}/academie/{LYON}").get_json()
+    response = get(site, "national", f"/espace/rapports/{period}/academie/{LYON}.csv?table=couverture")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.data.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Type", "À moins de 10 km (%)", "À moins de 30 km (%)", "À moins de 60 km (%)"]
+    micro = next(r for r in rows if r[0].startswith("Micro-lycées"))
+    share = report["coverage"]["by_type"]["structure_innovante"]["within_30km"]
+    assert float(micro[2].replace(",", ".")) == round(share * 100, 1)
+    assert get(site, "national", f"/espace/rapports/{period}/academie/{LYON}.csv?table=nope").status_code == 404
+    book = load_workbook(io.BytesIO(get(site, "national", f"/espace/rapports/{period}/academie/{LYON}.xlsx").data))
+    assert book.sheetnames == ["indicateurs", "solutions", "couverture", "activite", "territoires", "evolution",
+                               "zones_blanches"]
+    sheet = book["couverture"]
+    assert [c.value for c in sheet[2]] == rows[0]
+    assert [c.value for c in sheet[3]][1:] == [float(v.replace(",", ".")) for v in rows[1][1:]]
+    zones = book["zones_blanches"]
+    assert zones.max_row - 2 == len(report["zones_blanches_communes"])
+
+
+def test_the_page_has_tables_charts_with_text_and_the_map(site, period):
+    html = get(site, "academie", f"/espace/rapports/{period}/academie/{LYON}").get_data(as_text=True)
+    assert html.count('role="img"') == html.count("<desc") >= 3
+    assert "Micro-lycées, structures innovantes : 10 km" in html  # the chart's description says its figures
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Exemple" in html
+    assert "<script" not in html  # charts are server-written SVG, no script
+    assert "population totale" in html and "zones-map" in html
+    css = site["client"].get("/static/reporting/report.css").get_data(as_text=True)
+    assert "@media print" in css
+    carte = get(site, "academie", f"/espace/rapports/{period}/academie/{LYON}/carte")
+    document = carte.get_data(as_text=True)
+    assert "vendor/leaflet/leaflet.js" in document and "L.circleMarker" in document
+    assert "https://" not in document and "http://" not in document.replace("http://www.w3.org", "")
+    index = get(site, "curator", "/espace/rapports/").get_data(as_text=True)
+    assert f"/departement/{RHONE}" in index and "/national" not in index and f"/academie/{LYON}" not in index
+
+
+@pytest.fixture(scope="module")
+def live(site):
+    with serving(site["app"]) as url:
+        yield url
+
+
+def test_the_report_page_in_chromium(site, period, live, browser):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
+                                  extra_http_headers={"Authorization": f"Bearer {site['tokens']['national']}"})
+    requests, errors = [], []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{live}/espace/rapports/{period}/academie/{LYON}")
+        page.frame_locator("iframe.zones-map").locator(".leaflet-interactive").first.wait_for()
+        assert serious_accessibility_violations(page) == []
+        screenshot(page, "report-academie")
+        page.emulate_media(media="print")
+        assert page.locator("iframe.zones-map").is_hidden()
+        assert page.pdf(format="A4")[:4] == b"%PDF"
+    finally:
+        context.close()
+    assert errors == []
+    assert [u for u in requests if not u.startswith(live + "/")] == []
