@@ -69,3 +69,10 @@ class TooManyAttempts(MapserviceError):
 
     status = 429
     title = "Trop de tentatives"
+
+
+class MailUnavailable(MapserviceError):
+    """The SMTP server did not take the message."""
+
+    status = 503
+    title = "Envoi d'e-mail impossible"
