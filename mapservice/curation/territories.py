@@ -108,6 +108,9 @@ def update_platform(conn: Connection, actor: Actor, platform_id: int, started_fr
 
 def set_perimeter(conn: Connection, actor: Actor, platform_id: int, departement: str, codes: tuple[str, ...]) -> None:
     """The platform covers exactly these communes of its département (taken from another platform if need be)."""
+    if not codes:
+        raise InvalidParameter("Une plateforme couvre au moins une commune : donnez les codes INSEE de son périmètre.",
+                               parameter="communes")
     found = {r.code: r.departement_code for r in conn.execute(
         text("SELECT code, departement_code FROM commune WHERE code = ANY(:codes)"), {"codes": list(codes)})}
     for code in codes:
@@ -119,5 +122,5 @@ def set_perimeter(conn: Connection, actor: Actor, platform_id: int, departement:
                                    parameter="communes")
     conn.execute(text("DELETE FROM psad_platform_commune WHERE platform_id = :id OR commune_code = ANY(:codes)"),
                  {"id": platform_id, "codes": list(codes)})
-    conn.execute(text("INSERT INTO psad_platform_commune (platform_id, commune_code) SELECT :id, unnest(:codes)"),
+    conn.execute(text("INSERT INTO psad_platform_commune (platform_id, commune_code) SELECT :id, unnest(CAST(:codes AS text[]))"),
                  {"id": platform_id, "codes": list(codes)})

@@ -6,10 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from ... import history
+from ...accounts.store import AccountSpec
 from ...curation import freshness, inbox, inputs, revert as revert_core, sites, solutions, territories
 from ...errors import InvalidParameter
 from ...geocoding import geocoder_from
 from ..connection import read_db, write_db
+from . import invitations
+from .invitations import scope_values
 from .session import api_actor
 
 bp = Blueprint("workspace_api", __name__)
@@ -194,3 +197,20 @@ def update_platform(platform_id: int):
                                      communes=None if communes is None else territories.commune_codes(" ".join(communes)))
     version = territories.update_platform(write_db(), api_actor(), platform_id, inputs.version(body), data)
     return {"id": platform_id, "version": version}
+
+
+@bp.post("/comptes")
+def invite():
+    """Creates an account and its invitation: e-mailed when SMTP is configured, else returned as `link`."""
+    body = _body()
+    inputs.known_fields(body, {"email", "role", "name", "scopes"})
+    scopes = body.get("scopes") or {}
+    if not isinstance(scopes, dict):
+        raise InvalidParameter("'scopes' est un objet : {\"academies\": [...], \"departements\": [...], "
+                               "\"platforms\": [...], \"sites\": [...]}.", parameter="scopes")
+    inputs.known_fields(scopes, {"academies", "departements", "platforms", "sites"})
+    spec = AccountSpec(email=str(body.get("email", "")), role=str(body.get("role", "")), name=body.get("name"),
+                       scopes=scope_values(scopes))
+    settings = current_app.config["SETTINGS"]
+    account_id, link = invitations.invite(write_db(), api_actor(), spec, settings)
+    return {"id": account_id, **({"link": link} if link else {"message": "Invitation envoyée par e-mail."})}, 201

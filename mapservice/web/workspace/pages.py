@@ -10,7 +10,7 @@ from flask_login import login_required, login_user, logout_user
 from ... import history, mail
 from ...accounts import login, permissions, store
 from ...accounts.store import AccountSpec
-from ...accounts.values import Action, Ref, Scope
+from ...accounts.values import Action, Ref
 from ...curation import dashboard as dashboard_core
 from ...curation import freshness, inbox, inputs, revert as revert_core, sites, solutions, territories
 from ...errors import InvalidParameter, MapserviceError, NotFound, StaleVersion, TooManyAttempts, Unauthorized
@@ -22,6 +22,8 @@ from ...taxonomy import (
 )
 from ..connection import read_db, write_db
 from ..map_page import CONTENT_SECURITY_POLICY, static_url
+from . import invitations
+from .invitations import scope_values
 from .session import SessionUser, address, limits, page_actor
 
 bp = Blueprint("workspace", __name__)
@@ -60,10 +62,7 @@ def _settings():
 
 
 def _public_url(endpoint: str, **values) -> str:
-    base = _settings().workspace.public_url
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+    return invitations.public_url(_settings(), endpoint, **values)
 
 
 # -- Getting in ---------------------------------------------------------------------------------------
@@ -365,19 +364,6 @@ def report_status(report_id: int):
 
 # -- Accounts, tokens, territories --------------------------------------------------------------------
 
-def _scopes(form) -> tuple[Scope, ...]:
-    scopes = []
-    for field, kind in (("academies", "academie"), ("departements", "departement"), ("platforms", "platform"),
-                        ("sites", "site")):
-        for value in form.get(field, "").replace(",", " ").split():
-            if kind in ("platform", "site"):
-                if not value.isdigit():
-                    raise InvalidParameter(f"« {value[:20]} » n'est pas un identifiant.", parameter=field)
-                value = int(value)
-            scopes.append(Scope(**{kind: value}))
-    return tuple(scopes)
-
-
 @bp.get("/comptes")
 @login_required
 def accounts():
@@ -390,16 +376,13 @@ def invite():
     if request.method == "GET":
         return _render("invite.html", values={})
     form = request.form.to_dict()
-    ws = _settings().workspace
     try:
-        spec = AccountSpec(email=form.get("email", ""), role=form.get("role", ""), scopes=_scopes(form),
+        spec = AccountSpec(email=form.get("email", ""), role=form.get("role", ""), scopes=scope_values(form),
                            name=form.get("name"))
-        account_id, secret = store.invite(write_db(), page_actor(), spec, dt.timedelta(days=ws.invitation_days))
+        _, link = invitations.invite(write_db(), page_actor(), spec, _settings())
     except InvalidParameter as exc:
         return _render("invite.html", 400, values=form, error=exc)
-    link = _public_url("workspace.activate", jeton=secret)
-    if mail.configured(_settings().mail):
-        mail.invitation(_settings().mail, spec.email.strip().lower(), link, ws.invitation_days)
+    if link is None:
         flash(f"Invitation envoyée à {spec.email.strip().lower()}.")
         return redirect(url_for("workspace.accounts"))
     # No SMTP server configured: the administrator passes the link on.
@@ -438,7 +421,7 @@ def edit_territory(platform_id: int):
     form = request.form.to_dict()
     conn = write_db()
     try:
-        communes = form.get("communes", "")
+        communes = form.get("communes")  # absent: the perimeter stays as it is
         upload = request.files.get("communes_csv")
         if upload and upload.filename:
             communes = upload.read(1_000_000).decode("utf-8-sig", "replace")
@@ -447,7 +430,7 @@ def edit_territory(platform_id: int):
             **{k: form.get(k, "").strip() or None for k in (
                 "contact_name", "phone", "email", "website", "address", "network_name", "network_contact_name",
                 "network_phone", "network_email")},
-            communes=territories.commune_codes(communes))
+            communes=None if communes is None else territories.commune_codes(communes))
         territories.update_platform(conn, actor, platform_id, inputs.version(form), data)
     except (InvalidParameter, StaleVersion) as exc:
         return _render("territory_form.html", exc.status, platform=territories.platform(conn, actor, platform_id),
