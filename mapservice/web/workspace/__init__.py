@@ -31,11 +31,5 @@ def init_app(app: Flask) -> None:
     manager.login_message = "Connectez-vous pour accéder à l'espace des équipes."
     manager.session_protection = "basic"
     manager.user_loader(session.load_user)
-    pages.bp.before_request(lambda: csrf.protect() if _is_form_post() else None)
     app.register_blueprint(pages.bp, url_prefix="/equipes")
     app.register_blueprint(api.bp, url_prefix="/api/v1/equipes")
-
-
-def _is_form_post() -> bool:
-    from flask import request
-    return request.method in ("POST", "PUT", "PATCH", "DELETE")

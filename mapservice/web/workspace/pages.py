@@ -31,6 +31,13 @@ HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte",
                     "error_report": "signalement"}
 
 
+@bp.before_request
+def check_csrf():
+    """Every form of the workspace carries its CSRF token (Flask-WTF)."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["csrf"].protect()
+
+
 @bp.after_request
 def security_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
