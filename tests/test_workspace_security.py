@@ -248,3 +248,35 @@ def test_the_api_wants_a_valid_token(world):
         proposals = conn.execute(text("SELECT status, review_requested_at IS NOT NULL FROM site WHERE id = ANY(:ids)"),
                                  {"ids": [i for i in granted if i != t["site_35"]]}).all()
     assert set(proposals) <= {("draft", True)}
+
+
+def test_the_api_answers_match_the_openapi_document(world):
+    import json
+
+    from openapi_core import Config, OpenAPI
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+    from openapi_spec_validator import validate
+    from werkzeug.test import EnvironBuilder
+
+    app, engine, t, tokens = world
+    client = app.test_client()
+    spec = client.get("/api/v1/openapi.json").get_json()
+    validate(spec)
+    openapi = OpenAPI.from_dict(spec, config=Config(
+        extra_media_type_deserializers={"application/problem+json": json.loads}))
+    headers = {"Authorization": f"Bearer {tokens['curator']}"}
+    site = client.get(f"/api/v1/equipes/lieux/{t['site_35']}", headers=headers)
+    body = {k: site.json[k] for k in ("name", "kind", "commune_code", "address", "postcode") if site.json[k]}
+    put = {"path": f"/api/v1/equipes/lieux/{t['site_35']}", "method": "PUT", "headers": headers,
+           "json": {**body, "version": site.json["version"]}}
+    responses = [
+        client.get("/api/v1/equipes/moi", headers=headers), site, client.open(**put), client.open(**put),
+        client.get(f"/api/v1/equipes/lieux/{t['site_69']}", headers=headers),
+        client.get("/api/v1/equipes/lieux"),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 200, 409, 403, 401]
+    for response in responses:
+        # The test client consumed the request's body: the PUTs are described again for the validator.
+        request = EnvironBuilder(**put).get_request() if response.request.method == "PUT" else response.request
+        openapi.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+    assert 'id="workspaceSavePlaces"' in client.get("/api/v1/docs").get_data(as_text=True)
