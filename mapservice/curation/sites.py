@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from .. import history
 from ..accounts import permissions
 from ..accounts.values import PARTNER, Action, Actor, Ref
-from ..errors import InvalidParameter, NotFound, StaleVersion
+from ..errors import GeocoderUnavailable, InvalidParameter, NotFound, StaleVersion
 from ..geocoding import Geocoder
 from ..values import Point
 from .inputs import SITE_FIELDS, SiteInput
@@ -98,7 +98,10 @@ def place(conn: Connection, data: SiteInput, geocoder: Geocoder | None) -> Place
         same_as_hall = abs(point.lon - hall.lon) < 1e-7 and abs(point.lat - hall.lat) < 1e-7
         return Placed(point, "commune" if same_as_hall else "address")
     if geocoder is not None and data.address:
-        found = geocoder.search(data.address, postcode=data.postcode, citycode=data.commune_code)
+        try:
+            found = geocoder.search(data.address, postcode=data.postcode, citycode=data.commune_code)
+        except GeocoderUnavailable as exc:
+            return Placed(hall, "commune", (exc.detail, "Position : la mairie de la commune en attendant."))
         if found is not None and found.is_address and conn.scalar(
                 INSIDE, {"lon": found.point.lon, "lat": found.point.lat, "c": data.commune_code}):
             return Placed(found.point, "address", (f"Position trouvée pour l'adresse « {found.label} ».",))
