@@ -11,8 +11,7 @@ from ...curation import freshness, inbox, inputs, revert as revert_core, sites, 
 from ...errors import InvalidParameter
 from ...geocoding import geocoder_from
 from ..connection import read_db, write_db
-from . import invitations
-from .invitations import scope_values
+from .invitations import invite as invite_account, scope_values
 from .session import api_actor
 
 bp = Blueprint("workspace_api", __name__)
@@ -212,5 +211,5 @@ def invite():
     spec = AccountSpec(email=str(body.get("email", "")), role=str(body.get("role", "")), name=body.get("name"),
                        scopes=scope_values(scopes))
     settings = current_app.config["SETTINGS"]
-    account_id, link = invitations.invite(write_db(), api_actor(), spec, settings)
+    account_id, link = invite_account(write_db(), api_actor(), spec, settings)
     return {"id": account_id, **({"link": link} if link else {"message": "Invitation envoyée par e-mail."})}, 201

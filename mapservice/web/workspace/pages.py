@@ -22,8 +22,7 @@ from ...taxonomy import (
 )
 from ..connection import read_db, write_db
 from ..map_page import CONTENT_SECURITY_POLICY, static_url
-from . import invitations
-from .invitations import scope_values
+from .invitations import invite as invite_account, public_url, scope_values
 from .session import SessionUser, address, limits, page_actor
 
 bp = Blueprint("workspace", __name__)
@@ -69,7 +68,7 @@ def _settings():
 
 
 def _public_url(endpoint: str, **values) -> str:
-    return invitations.public_url(_settings(), endpoint, **values)
+    return public_url(_settings(), endpoint, **values)
 
 
 # -- Getting in ---------------------------------------------------------------------------------------
@@ -386,7 +385,7 @@ def invite():
     try:
         spec = AccountSpec(email=form.get("email", ""), role=form.get("role", ""), scopes=scope_values(form),
                            name=form.get("name"))
-        _, link = invitations.invite(write_db(), page_actor(), spec, _settings())
+        _, link = invite_account(write_db(), page_actor(), spec, _settings())
     except InvalidParameter as exc:
         return _render("invite.html", 400, values=form, error=exc)
     if link is None:
