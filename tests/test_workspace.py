@@ -8,11 +8,12 @@ from html import unescape
 import pytest
 from sqlalchemy import text
 
+from mapservice.accounts.values import Scope
 from mapservice.curation.inputs import SOLUTION_FIELDS
 from mapservice.db import make_engine
 
 from .conftest import dispose_app, make_test_app, throwaway_database
-from .workspace_fixtures import PASSWORD, team
+from .workspace_fixtures import PASSWORD, make_account, team
 
 EMAILS = {"national": "nationale@exemple.invalid", "academie": "academie.rennes@exemple.invalid",
           "curator": "referent.35@exemple.invalid", "platform_curator": "plateforme.35@exemple.invalid",
@@ -339,3 +340,31 @@ def test_repeated_wrong_passwords_get_a_clear_429(ws):
     assert codes == [401] * 5 + [429]
     assert "Trop de tentatives" in client.post("/equipes/connexion", data={
         "email": "academie.rennes@exemple.invalid", "password": "faux", "csrf_token": token}).data.decode()
+
+
+def test_an_academie_admin_changes_a_scope_within_its_academie_and_the_history_shows_it(ws):
+    app, engine, t = ws
+    admin = logged_in(app, "academie")
+    account_id = make_account(engine, "partenaire.deux@exemple.invalid", "partner", [Scope(site=t["site_35"])])
+    partner = app.test_client()
+    token = csrf(partner.get("/equipes/connexion").data)
+    assert partner.post("/equipes/connexion", data={"email": "partenaire.deux@exemple.invalid", "password": PASSWORD,
+                                                     "csrf_token": token}).status_code == 302
+    page = admin.get(f"/equipes/comptes/{account_id}")
+    assert page.status_code == 200
+    version = re.search(rb'name="version" value="(\d+)"', page.data).group(1).decode()
+    base = {"csrf_token": csrf(page.data), "version": version, "role": "partner", "active": "on"}
+    outside = admin.post(f"/equipes/comptes/{account_id}", data={**base, "sites": str(t["site_69"])})
+    assert outside.status_code == 403
+    moved = admin.post(f"/equipes/comptes/{account_id}", data={**base, "departements": "", "sites": str(t["site_35"]),
+                                                               "name": "Partenaire deux"})
+    assert moved.status_code == 302
+    history = admin.get(f"/equipes/historique/account/{account_id}").data.decode()
+    assert "Partenaire deux" in history
+    assert partner.get("/equipes/").status_code == 200
+    off = admin.post(f"/equipes/comptes/{account_id}", data={**base, "version": str(int(version) + 1),
+                                                             "sites": str(t["site_35"]), "active": ""})
+    assert off.status_code == 302
+    assert partner.get("/equipes/").status_code == 302  # deactivated: its session is over
+    link = admin.post(f"/equipes/comptes/{account_id}/invitation", data={"csrf_token": base["csrf_token"]})
+    assert "/equipes/activer?jeton=" in link.data.decode()

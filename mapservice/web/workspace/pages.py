@@ -395,6 +395,52 @@ def invite():
     return _render("invite.html", values={}, link=link, invited=spec.email)
 
 
+def _account_values(account: dict) -> dict:
+    scopes = account["scope_values"]
+    return {"name": account["name"] or "", "role": account["role"], "active": account["active"],
+            "version": account["version"],
+            "academies": " ".join(s.academie for s in scopes if s.academie),
+            "departements": " ".join(s.departement for s in scopes if s.departement),
+            "platforms": " ".join(str(s.platform) for s in scopes if s.platform is not None),
+            "sites": " ".join(str(s.site) for s in scopes if s.site is not None)}
+
+
+@bp.route("/comptes/<int:account_id>", methods=["GET", "POST"])
+@login_required
+def edit_account(account_id: int):
+    """Role, territory, name, and whether the account may still log in (off: its sessions end)."""
+    actor = page_actor()
+    conn = read_db() if request.method == "GET" else write_db()
+    permissions.authorize(conn, actor, Action.MANAGE_ACCOUNT, Ref("account", account_id))
+    account = store.account(conn, account_id)
+    if request.method == "GET":
+        return _render("account_form.html", account=account, values=_account_values(account))
+    form = request.form.to_dict()
+    try:
+        spec = AccountSpec(email=account["email"], role=form.get("role", ""), scopes=scope_values(form),
+                           name=form.get("name"))
+        store.update_account(conn, actor, account_id, inputs.version(form), spec, active=form.get("active") == "on")
+    except (InvalidParameter, StaleVersion) as exc:
+        return _render("account_form.html", exc.status, account=account, values={**form, "active": "active" in form},
+                       error=exc)
+    flash("Compte enregistré.")
+    return redirect(url_for("workspace.edit_account", account_id=account_id))
+
+
+@bp.post("/comptes/<int:account_id>/invitation")
+@login_required
+def reinvite(account_id: int):
+    ws = _settings().workspace
+    email, secret = store.reinvite(write_db(), page_actor(), account_id, dt.timedelta(days=ws.invitation_days))
+    link = _public_url("workspace.activate", jeton=secret)
+    if mail.configured(_settings().mail):
+        mail.invitation(_settings().mail, email, link, ws.invitation_days)
+        flash(f"Nouvelle invitation envoyée à {email}.")
+        return redirect(url_for("workspace.edit_account", account_id=account_id))
+    account = store.account(write_db(), account_id)
+    return _render("account_form.html", account=account, values=_account_values(account), link=link)
+
+
 @bp.route("/jetons", methods=["GET", "POST"])
 @login_required
 def tokens():
