@@ -333,13 +333,14 @@ def test_logging_out_everywhere_ends_the_other_sessions(ws):
 
 def test_repeated_wrong_passwords_get_a_clear_429(ws):
     app, engine, t = ws
+    make_account(engine, "distrait@exemple.invalid", "curator", [Scope(departement="35")])
     client = app.test_client()
     token = csrf(client.get("/equipes/connexion").data)
-    codes = [client.post("/equipes/connexion", data={"email": "academie.rennes@exemple.invalid", "password": "faux",
+    codes = [client.post("/equipes/connexion", data={"email": "distrait@exemple.invalid", "password": "faux",
                                                       "csrf_token": token}).status_code for _ in range(6)]
     assert codes == [401] * 5 + [429]
     assert "Trop de tentatives" in client.post("/equipes/connexion", data={
-        "email": "academie.rennes@exemple.invalid", "password": "faux", "csrf_token": token}).data.decode()
+        "email": "distrait@exemple.invalid", "password": PASSWORD, "csrf_token": token}).data.decode()
 
 
 def test_an_academie_admin_changes_a_scope_within_its_academie_and_the_history_shows_it(ws):
