@@ -21,6 +21,8 @@ from .page_browser import (  # noqa: F401  (fixtures)
 from .test_tiles import tile_of
 from .workspace_fixtures import PASSWORD, team
 
+# The public page's first search (cold caches, a loaded machine) can take longer than expect()'s 5 s.
+SLOW = 20_000
 EMAILS = {"academie": "academie.rennes@exemple.invalid", "curator": "referent.35@exemple.invalid",
           "platform_curator": "plateforme.35@exemple.invalid"}
 
@@ -114,7 +116,7 @@ def test_an_invited_curator_sets_a_password_and_updates_vacant_places_seen_by_th
     expect(page.get_by_role("status")).to_contain_text("Places enregistrées (1 solution modifiée)")
 
     public = open_page(f"/?lat={solution.lat:.4f}&lon={solution.lon:.4f}&solution={solution.id}")
-    expect(public.page.locator(f'#liste > li[data-id="{solution.id}"] .places')).to_have_text("9 places libres")
+    expect(public.page.locator(f'#liste > li[data-id="{solution.id}"] .places')).to_have_text("9 places libres", timeout=SLOW)
     z, x, y = tile_of(solution.lon, solution.lat, 14)
     tile = mapbox_vector_tile.decode(requests.get(f"{origin}/tiles/solutions/{z}/{x}/{y}.mvt", timeout=10).content,
                                      default_options={"y_coord_down": True})
@@ -195,12 +197,12 @@ def test_a_report_sent_from_the_public_page_reaches_the_inbox(open_page, served)
             WHERE site.id = :site AND s.status = 'published' ORDER BY s.id LIMIT 1"""), {"site": t["site_35"]}).one()
     public = open_page(f"/?lat={solution.lat:.4f}&lon={solution.lon:.4f}&solution={solution.id}")
     detail = public.page.locator("#detail")
-    expect(public.page.locator("#titre-detail")).to_be_visible()
+    expect(public.page.locator("#titre-detail")).to_be_visible(timeout=SLOW)
     detail.get_by_text("Signaler une erreur").click()
     detail.get_by_label("Qu'est-ce qui ne va pas ?").select_option("contact")
     detail.get_by_label("Précisions").fill("Le numéro ne répond plus.")
     detail.get_by_role("button", name="Envoyer").click()
-    expect(public.page.locator("#signaler-message")).to_contain_text("Merci")
+    expect(public.page.locator("#signaler-message")).to_contain_text("Merci", timeout=SLOW)
 
     team_page = open_page()
     log_in(team_page, EMAILS["curator"])
