@@ -205,3 +205,31 @@ def serve(host, port):
     finally:
         if started_here:
             _cluster(settings).stop()
+
+
+# -- accounts ----------------------------------------------------------------------------------------------
+
+@cli.group()
+def accounts():
+    """Accounts of the teams' workspace."""
+
+
+@accounts.command("create-admin", with_appcontext=False)
+@click.argument("email")
+@click.option("--url", default=None, help="The service's public address, for the link (default: "
+              "MAPSERVICE_WORKSPACE_PUBLIC_URL, else http://HOST:PORT of the server settings).")
+def create_admin(email, url):
+    """Create the first national administrator (or give an existing one a new link) and print a one-time link
+    to set its password: no e-mail needed on a fresh machine."""
+    import datetime as dt
+
+    from .accounts import store
+
+    settings = _settings()
+    valid_for = dt.timedelta(days=settings.workspace.invitation_days)
+    with db.transaction(_engine(settings)) as conn:
+        _, secret = store.ensure_national_admin(conn, email, valid_for)
+    base = (url or settings.workspace.public_url or f"http://{settings.server.host}:{settings.server.port}").rstrip("/")
+    click.echo(f"National administrator: {email.strip().lower()}")
+    click.echo(f"Open this link within {settings.workspace.invitation_days:g} days to set the password (it works once):")
+    click.echo(f"{base}/equipes/activer?jeton={secret}")

@@ -76,3 +76,10 @@ class Conflict(MapserviceError):
 
     status = 409
     title = "Conflit"
+
+
+class MailUnavailable(MapserviceError):
+    """The SMTP server did not take the message."""
+
+    status = 503
+    title = "Envoi d'e-mail impossible"

@@ -30,9 +30,14 @@ def plain(value):
     return value
 
 
+# Kept with each change (to tell which edits came after a given version) but never a "changed field" itself.
+BOOKKEEPING = ("version",)
+
+
 def changed_fields(before: dict | None, after: dict | None) -> list[str]:
     before, after = before or {}, after or {}
-    return [k for k in dict.fromkeys([*before, *after]) if plain(before.get(k)) != plain(after.get(k))]
+    return [k for k in dict.fromkeys([*before, *after])
+            if k not in BOOKKEEPING and plain(before.get(k)) != plain(after.get(k))]
 
 
 def record(conn: Connection, actor: Actor, entity: str, entity_id: int, action: str, before: dict | None,
@@ -41,7 +46,10 @@ def record(conn: Connection, actor: Actor, entity: str, entity_id: int, action: 
     fields = changed_fields(before, after)
     if not fields and action == "update":
         return None
-    keep = fields if before is not None and after is not None else list(dict.fromkeys([*(before or {}), *(after or {})]))
+    if before is not None and after is not None:
+        keep = fields + [k for k in BOOKKEEPING if k in before or k in after]
+    else:
+        keep = list(dict.fromkeys([*(before or {}), *(after or {})]))
     return conn.execute(INSERT_CHANGE, {
         "account_id": actor.account_id, "actor": actor.email, "entity": entity, "entity_id": entity_id,
         "action": action, "fields": fields,
@@ -67,6 +75,12 @@ def change(conn: Connection, change_id: int) -> dict:
     return dict(row)
 
 
+def changed_since(conn: Connection, entity: str, entity_id: int, version: int) -> list[dict]:
+    """The changes saved after the record's `version` (oldest first): what a stale edit did not see."""
+    return [c for c in reversed(changes(conn, entity, entity_id))
+            if (c["after"] or {}).get("version", 0) > version]
+
+
 def values_at(conn: Connection, entity: str, entity_id: int, change_id: int) -> dict:
     """The record's values just after `change_id`, for the fields changed since: what a revert writes back.
     Each later change's `before` is the state after the previous one, so walking back from the newest
@@ -76,4 +90,6 @@ def values_at(conn: Connection, entity: str, entity_id: int, change_id: int) -> 
         if later["id"] <= change_id:
             break
         restored.update(later["before"] or {})
+    for key in BOOKKEEPING:
+        restored.pop(key, None)
     return restored

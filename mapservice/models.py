@@ -275,7 +275,7 @@ class ErrorReport(Base):
     message: Mapped[str | None] = mapped_column(Text)
     # Optional, given by the visitor to be called back; never shown publicly.
     contact: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), server_default="new")
+    status: Mapped[str] = mapped_column(String(12), server_default="new")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str | None] = mapped_column(Text)

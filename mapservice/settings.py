@@ -137,8 +137,44 @@ class GeocoderSettings(BaseSettings):
     timeout_s: float = 5.0
 
 
+class WorkspaceSettings(BaseSettings):
+    """The teams' workspace: how long a session, an invitation and a reset link last; failed logins allowed per
+    account and per address within the window; after how many days a site is due for a check; the public URL
+    put in e-mailed links (default: the URL the request came to); whether cookies are Secure (default: in
+    production)."""
+
+    model_config = _group("MAPSERVICE_WORKSPACE_")
+
+    session_hours: float = 8
+    invitation_days: float = 7
+    reset_hours: float = 2
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_window_minutes: float = 15
+    overdue_days: int = 180
+    public_url: str | None = None
+    secure_cookies: bool | None = None
+
+
+class MailSettings(BaseSettings):
+    """The SMTP server that sends invitations and password resets. Without a host, the workspace shows the
+    one-time link to the administrator, who passes it on."""
+
+    model_config = _group("MAPSERVICE_SMTP_")
+
+    host: str | None = None
+    port: int = 587
+    user: str | None = None
+    password: str | None = None
+    # none (a local relay), starttls (port 587) or ssl (port 465)
+    tls: Literal["none", "starttls", "ssl"] = "starttls"
+    from_address: str = "ne-pas-repondre@masecondechance.invalid"
+    timeout_s: float = 10.0
+
+
 GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
-          "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings}
+          "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings,
+          "workspace": WorkspaceSettings, "mail": MailSettings}
 
 
 @dataclass(frozen=True)
@@ -150,6 +186,8 @@ class Settings:
     tiles: TileSettings = field(default_factory=TileSettings)
     page: PageSettings = field(default_factory=PageSettings)
     geocoder: GeocoderSettings = field(default_factory=GeocoderSettings)
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @classmethod
     def from_env(cls, **overrides: dict) -> Settings:

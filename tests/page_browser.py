@@ -38,12 +38,22 @@ def live_server(database_url):
     app.extensions["mapservice.engine"].dispose()
 
 
+# The session's Chromium. Each test module that imports the fixture gets its own definition of it, but Playwright's
+# sync API runs one instance per thread: the first module to need it starts it, the others reuse it.
+_RUNNING: list[Browser] = []
+
+
 @pytest.fixture(scope="session")
 def browser():
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     with sync_playwright() as playwright:
         # launch() gives the browser a fresh temporary profile (user-data-dir) and removes it afterwards.
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        _RUNNING.append(chromium)
         yield chromium
+        _RUNNING.clear()
         chromium.close()
 
 

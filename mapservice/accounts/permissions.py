@@ -78,6 +78,8 @@ TERRITORY_SQL = {
 }
 WHAT = {"commune": "commune", "site": "lieu", "solution": "solution", "report": "signalement",
         "platform": "plateforme", "departement": "département", "account": "compte"}
+NONE_SUCH = {"commune": "Aucune commune", "site": "Aucun lieu", "solution": "Aucune solution",
+             "report": "Aucun signalement", "platform": "Aucune plateforme", "departement": "Aucun département"}
 
 ACCOUNT_TARGET = text("""
 SELECT a.role, ARRAY(
@@ -97,7 +99,7 @@ def territory_of(conn: Connection, ref: Ref) -> Territory:
         raise ValueError(f"no territory for {ref.kind}")
     row = conn.execute(text(TERRITORY_SQL[ref.kind]), {"id": ref.id}).mappings().first()
     if row is None:
-        raise NotFound(f"Aucun(e) {WHAT[ref.kind]} n'a l'identifiant {ref.id}.", parameter="id")
+        raise NotFound(f"{NONE_SUCH[ref.kind]} n'a l'identifiant {ref.id}.", parameter="id")
     return Territory(commune=row["commune"], departement=row["departement"], academie=row["academie"],
                      platforms=frozenset(row["platforms"] or ()), site=row["site"])
 

@@ -1,0 +1,59 @@
+"""Who is behind a request: a session (Flask-Login; the account's session generation in the session id, so
+"log out everywhere" ends them all) or, for the API, a bearer token. Both give the same core Actor."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, request
+from flask_login import UserMixin, current_user
+
+from ...accounts import login
+from ...accounts.login import LoginLimits
+from ...accounts.values import Actor
+from ...errors import Unauthorized
+from ..connection import read_db
+
+
+class SessionUser(UserMixin):
+    def __init__(self, actor: Actor, generation: int):
+        self.actor = actor
+        self.generation = generation
+
+    def get_id(self) -> str:
+        return f"{self.actor.account_id}:{self.generation}"
+
+
+def address() -> str | None:
+    return request.remote_addr
+
+
+def load_user(session_id: str) -> SessionUser | None:
+    try:
+        account_id, generation = (int(part) for part in session_id.split(":"))
+    except ValueError:
+        return None
+    actor = login.session_actor(read_db(), account_id, generation, address())
+    return SessionUser(actor, generation) if actor else None
+
+
+def page_actor() -> Actor:
+    return current_user.actor
+
+
+def api_actor() -> Actor:
+    """The actor of an API call: `Authorization: Bearer <token>`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("Jeton d'API manquant : envoyez l'en-tête « Authorization: Bearer <jeton> » (jetons créés "
+                           "dans l'espace des équipes, page « Jetons d'API »).")
+    actor = login.token_actor(read_db(), secret.strip(), address())
+    if actor is None:
+        raise Unauthorized("Jeton d'API inconnu ou révoqué.")
+    return actor
+
+
+def limits() -> LoginLimits:
+    ws = current_app.config["SETTINGS"].workspace
+    return LoginLimits(per_account=ws.login_failures_per_account, per_address=ws.login_failures_per_address,
+                       window=dt.timedelta(minutes=ws.login_window_minutes))
