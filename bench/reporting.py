@@ -59,8 +59,8 @@ def run(database_url: str, repeat: int) -> dict:
         figures["sites"] = conn.scalar(text("SELECT count(*) FROM site"))
         figures["solutions"] = conn.scalar(text("SELECT count(*) FROM solution"))
         period = Period.containing(conn.scalar(text("SELECT current_date")))
-        figures["distances full pass (s)"] = seconds(lambda: distances.recompute(conn))
-        conn.execute(text("DELETE FROM reporting_pending"))
+        conn.execute(text("UPDATE reporting_state SET reference_version = NULL"))  # forces the full pass
+        figures["distances full pass (s)"] = seconds(lambda: distances.refresh(conn))
     with engine.begin() as conn:
         conn.execute(text("""UPDATE solution SET status = 'archived' WHERE id = (
                                SELECT min(id) FROM solution WHERE type = 'structure_innovante' AND status = 'published')"""))

@@ -25,6 +25,9 @@ from mapservice.demo import load_demo
 from mapservice.reference import load_reference
 from mapservice.reporting import distances
 
+# The browser fixtures (live_server, browser, visit): one Chromium for every module that drives one.
+pytest_plugins = ["tests.page_browser"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 

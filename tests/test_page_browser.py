@@ -6,9 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from .page_browser import (  # noqa: F401  (fixtures)
-    DESKTOP, PHONE, browser, live_server, screenshot, serious_accessibility_violations, visit,
-)
+from .page_browser import DESKTOP, PHONE, screenshot, serious_accessibility_violations
 
 VILLEURBANNE = {"latitude": 45.7719, "longitude": 4.8902}
 

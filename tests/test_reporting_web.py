@@ -19,7 +19,7 @@ from mapservice.accounts.values import Scope
 from mapservice.db import make_engine, transaction
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
-from .page_browser import browser, serious_accessibility_violations, screenshot  # noqa: F401
+from .page_browser import screenshot, serious_accessibility_violations
 from .workspace_fixtures import make_account
 
 LYON, RHONE = "10", "69"
@@ -173,7 +173,7 @@ def live(site):
         yield url
 
 
-def test_the_report_page_in_chromium(site, period, live, browser):  # noqa: F811
+def test_the_report_page_in_chromium(site, period, live, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
                                   extra_http_headers={"Authorization": f"Bearer {site['tokens']['national']}"})
     requests, errors = [], []
