@@ -137,8 +137,21 @@ class GeocoderSettings(BaseSettings):
     timeout_s: float = 5.0
 
 
+class ImportSettings(BaseSettings):
+    """Imports of official and partners' files: the largest file accepted (the national annuaire is ~40 MB)."""
+
+    model_config = _group("MAPSERVICE_IMPORT_")
+
+    max_mb: int = 200
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_mb * 1_000_000
+
+
 GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
-          "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings}
+          "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings,
+          "imports": ImportSettings}
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,7 @@ class Settings:
     tiles: TileSettings = field(default_factory=TileSettings)
     page: PageSettings = field(default_factory=PageSettings)
     geocoder: GeocoderSettings = field(default_factory=GeocoderSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
 
     @classmethod
     def from_env(cls, **overrides: dict) -> Settings:
