@@ -61,7 +61,7 @@ def parse(rows: Iterator[CsvRow]) -> Iterator[SiteCandidate | Rejection | Skippe
 
 
 def parse_row(row: CsvRow) -> SiteCandidate | Rejection | Skipped:
-    v, line = row.values, row.line
+    v, line = row, row.line
     kind_label = v["Type_etablissement"].strip()
     if kind_label not in KINDS:
         return Skipped(kind_label or "type non renseigné")

@@ -78,7 +78,7 @@ def _placed(site: SiteCandidate, matcher: CommuneMatcher, column: str) -> SiteCa
 
 
 def parse_sifa(row: CsvRow, matcher: CommuneMatcher, kind: str) -> SiteCandidate | Rejection:
-    v = row.values
+    v = row
     uai = v["numero_uai"].strip().upper()
     if not uai:
         return Rejection(row.line, "identifiant (UAI) vide", "numero_uai")
@@ -99,7 +99,7 @@ def parse_sifa(row: CsvRow, matcher: CommuneMatcher, kind: str) -> SiteCandidate
 
 
 def parse_network(row: CsvRow, matcher: CommuneMatcher, kind: str) -> SiteCandidate | Rejection:
-    v = row.values
+    v = row
     siret = re.sub(r"\s", "", v["Siret"])
     if not siret:
         return Rejection(row.line, "SIRET vide", "Siret")

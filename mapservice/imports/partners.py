@@ -79,7 +79,7 @@ def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
         values = {c: "" if props.get(c) is None else str(props.get(c)) for c in COLUMNS}
         if geometry.get("type") == "Point" and len(geometry.get("coordinates") or []) >= 2:
             values["longitude"], values["latitude"] = (str(c) for c in geometry["coordinates"][:2])
-        yield CsvRow(number, values)
+        yield CsvRow.from_dict(number, values)
 
 
 def parse(rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection]:
@@ -88,7 +88,7 @@ def parse(rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandi
 
 
 def parse_row(row: CsvRow, matcher: CommuneMatcher) -> SiteCandidate | Rejection:
-    v = {c: (row.values.get(c) or "") for c in COLUMNS}
+    v = {c: row.get(c) for c in COLUMNS}
     line, key = row.line, v["identifiant"].strip()
     if not key:
         return Rejection(line, "identifiant vide", "identifiant")

@@ -5,7 +5,6 @@ Rows are yielded one at a time with their line number; the file is never read wh
 bytes read so far (for a progress bar) are kept as it goes."""
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 from dataclasses import dataclass, field
@@ -39,25 +38,66 @@ class ImportFile:
     def close(self) -> None:
         self.stream.close()
 
-    def lines(self, max_bytes: int) -> Iterator[bytes]:
-        """The raw lines, hashed and counted; refused as soon as the file proves bigger than `max_bytes`."""
+    def lines(self, max_bytes: int, block: int = 1 << 20) -> Iterator[bytes]:
+        """The raw lines, hashed and counted a block at a time; refused as soon as the file proves bigger than
+        `max_bytes` (before reading anything when its size is known)."""
         if self.size is not None and self.size > max_bytes:
-            raise ImportRefused(f"{self.name} : {self.size / 1e6:,.0f} Mo, au-delà de la limite de "
-                                f"{max_bytes / 1e6:,.0f} Mo (ligne 1) : découpez le fichier par département, ou "
-                                "relevez MAPSERVICE_IMPORT_MAX_MB.".replace(",", " "))
-        for line in self.stream:
-            self.bytes_read += len(line)
+            raise ImportRefused(f"{self.name} : {_mb(self.size)} Mo, au-delà de la limite de {_mb(max_bytes)} Mo "
+                                "(refusé avant la ligne 1) : découpez le fichier par département, ou relevez "
+                                "MAPSERVICE_IMPORT_MAX_MB.")
+        rest = b""
+        while chunk := self.stream.read(block):
+            self.bytes_read += len(chunk)
             if self.bytes_read > max_bytes:
-                raise ImportRefused(f"{self.name} : plus de {max_bytes / 1e6:.0f} Mo, au-delà de la limite "
+                raise ImportRefused(f"{self.name} : plus de {_mb(max_bytes)} Mo, au-delà de la limite "
                                     "(MAPSERVICE_IMPORT_MAX_MB) : découpez le fichier par département.")
-            self.sha256.update(line)
-            yield line
+            self.sha256.update(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+        if rest:
+            yield rest
 
 
-@dataclass(frozen=True)
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f}".replace(",", "\u202f")
+
+
+# File types people export by mistake instead of CSV, by their first bytes.
+MAGIC = {b"\x89PNG": "une image PNG", b"%PDF": "un PDF", b"PK\x03\x04": "un classeur Excel ou une archive ZIP",
+         b"\x1f\x8b": "une archive gzip", b"\xd0\xcf\x11\xe0": "un classeur Excel (.xls)", b"\xff\xd8\xff": "une image JPEG"}
+CONTROL_BYTES = set(range(0, 9)) | set(range(14, 32))
+
+
+def not_text(first_line: bytes) -> str | None:
+    """What a file is when its first line shows it is not text (a spreadsheet, a PDF, an image...), or None."""
+    for magic, what in MAGIC.items():
+        if first_line.startswith(magic):
+            return what
+    if CONTROL_BYTES & set(first_line[:4096]):
+        return "un fichier binaire"
+    return None
+
+
 class CsvRow:
-    line: int
-    values: dict[str, str]
+    """One row: its line number, and its values by column name (`row["Nom"]`, `row.get("Nom")`)."""
+
+    __slots__ = ("line", "values", "columns")
+
+    def __init__(self, line: int, values: list[str], columns: dict[str, int]):
+        self.line, self.values, self.columns = line, values, columns
+
+    @classmethod
+    def from_dict(cls, line: int, values: dict[str, str]) -> CsvRow:
+        return cls(line, list(values.values()), {name: i for i, name in enumerate(values)})
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[self.columns[name]]
+
+    def get(self, name: str, default: str = "") -> str:
+        index = self.columns.get(name)
+        return default if index is None else self.values[index]
 
 
 class CsvReader:
@@ -76,21 +116,19 @@ class CsvReader:
         self.separator = separators[0]
         self.unreadable: list[tuple[int, str]] = []  # (line, reason): rows refused, the rest goes on
 
-    def _decoded(self, lines: Iterator[bytes]) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        for number, raw in enumerate(lines, start=1):
-            if b"\x00" in raw:
-                raise ImportRefused(f"{self.source.name}, ligne {number} : contenu binaire (octet nul) : ce n'est "
-                                    "pas un fichier CSV texte.")
+    def _decoded(self, lines: Iterator[bytes], first_number: int) -> Iterator[str]:
+        # Lines are split on b"\n", which never occurs inside a UTF-8 character: each decodes on its own.
+        for number, raw in enumerate(lines, start=first_number):
             try:
-                text = decoder.decode(raw)
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ImportRefused(
                     f"{self.source.name}, ligne {number}{self._column_at(raw, exc.start)} : octet "
                     f"0x{raw[exc.start]:02x} invalide en UTF-8 — le fichier est sans doute en Latin-1 (Windows) ; "
                     "enregistrez-le en UTF-8 et recommencez.") from None
-            if number == 1:
-                text = text.lstrip("\ufeff")
+            if "\x00" in text:
+                raise ImportRefused(f"{self.source.name}, ligne {number} : contenu binaire (octet nul) : ce n'est "
+                                    "pas un fichier CSV texte.")
             yield text
 
     def _column_at(self, raw: bytes, offset: int) -> str:
@@ -136,12 +174,17 @@ class CsvReader:
         self.separator, self.header = sep, names
 
     def rows(self) -> Iterator[CsvRow]:
-        text_lines = self._decoded(self.source.lines(self.max_bytes))
-        first = next(text_lines, None)
-        if first is None:
+        lines = self.source.lines(self.max_bytes)
+        first = next(lines, None)
+        if first is None or not first.strip():
             raise ImportRefused(f"{self.source.name}, ligne 1 : le fichier est vide.")
-        self._check_header(first)
-        reader = csv.reader(text_lines, delimiter=self.separator)
+        what = not_text(first)
+        if what:
+            raise ImportRefused(f"{self.source.name}, ligne 1 : ce n'est pas un fichier CSV mais {what} ; "
+                                "enregistrez les données au format CSV (UTF-8).")
+        self._check_header(next(self._decoded(iter([first]), 1)).lstrip("\ufeff"))
+        columns = {name: i for i, name in enumerate(self.header)}
+        reader = csv.reader(self._decoded(lines, 2), delimiter=self.separator)
         width = len(self.header)
         while True:
             try:
@@ -152,13 +195,12 @@ class CsvReader:
                 self.unreadable.append((reader.line_num + 1, f"ligne illisible ({exc})"))
                 continue
             line = reader.line_num + 1
-            if not values or (len(values) == 1 and not values[0].strip()):
-                continue
             if len(values) != width:
-                self.unreadable.append((line, f"{len(values)} champs au lieu de {width} (ligne illisible : "
-                                              "séparateur ou guillemet en trop ?)"))
+                if len(values) > 1 or (values and values[0].strip()):
+                    self.unreadable.append((line, f"{len(values)} champs au lieu de {width} (ligne illisible : "
+                                                  "séparateur ou guillemet en trop ?)"))
                 continue
-            yield CsvRow(line, dict(zip(self.header, values)))
+            yield CsvRow(line, values, columns)
 
 
 def progress_of(source: ImportFile, callback: Callable[[int, int | None], None] | None):

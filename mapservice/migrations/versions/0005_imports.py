@@ -15,7 +15,37 @@ branch_labels = None
 depends_on = None
 
 
+# solution.position follows its site's position (0001). Per row, that trigger ran one UPDATE of solution per
+# moved site, each firing the statement-level catalogue triggers again: an import moving 5,000 lycées from
+# their town hall to their real address ran them 5,000 times. Per statement, they run once.
+SOLUTION_POSITIONS_PER_STATEMENT = """
+DROP TRIGGER site_position_to_solutions ON site;
+CREATE OR REPLACE FUNCTION site_position_to_solutions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE solution s SET position = n.geom::geography
+    FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE s.site_id = n.id AND o.geom IS DISTINCT FROM n.geom;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER site_position_to_solutions AFTER UPDATE ON site
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION site_position_to_solutions();
+"""
+
+SOLUTION_POSITIONS_PER_ROW = """
+DROP TRIGGER site_position_to_solutions ON site;
+CREATE OR REPLACE FUNCTION site_position_to_solutions() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE solution SET position = NEW.geom::geography WHERE site_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER site_position_to_solutions AFTER UPDATE OF geom ON site
+    FOR EACH ROW WHEN (OLD.geom IS DISTINCT FROM NEW.geom) EXECUTE FUNCTION site_position_to_solutions();
+"""
+
+
 def upgrade() -> None:
+    op.execute(SOLUTION_POSITIONS_PER_STATEMENT)
     # The annuaire's Onisep sheet: what the school teaches, for a young person to read before calling.
     op.add_column('site', sa.Column('onisep_url', sa.Text(), nullable=True))
     op.create_table(
@@ -78,3 +108,4 @@ def downgrade() -> None:
     op.drop_index('ix_import_run_source_imported_at', table_name='import_run')
     op.drop_table('import_run')
     op.drop_column('site', 'onisep_url')
+    op.execute(SOLUTION_POSITIONS_PER_ROW)
