@@ -17,7 +17,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask_compress import Compress
 
     from . import db
-    from .web import api, connection, error_reports, map_page, problems, tiles
+    from .web import api, connection, error_reports, imports, map_page, problems, tiles
 
     if isinstance(config, Settings):
         settings = config
@@ -43,4 +43,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(tiles.bp, url_prefix="/tiles")
     app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
+    app.register_blueprint(imports.bp)
     return app

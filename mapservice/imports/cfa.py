@@ -69,8 +69,13 @@ def parse(kind: str, rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterato
         yield parse_row(row, matcher, kind)
 
 
+# Localities are cut at 32 characters in these lists: "… CEDEX" may end as "… C" or "… CED".
+CUT_CEDEX = re.compile(r"\s+C(E(D(E)?)?)?$", re.IGNORECASE)
+
+
 def _placed(site: SiteCandidate, matcher: CommuneMatcher, column: str) -> SiteCandidate | Rejection:
-    commune = matcher.match(site.postcode or "", site.town or "")
+    town = CUT_CEDEX.sub(" CEDEX", site.town or "")
+    commune = matcher.match(site.postcode or "", town)
     if commune is None:
         return Rejection(site.line, f"commune inconnue : « {site.postcode} {site.town} »", column, site.key)
     site.commune_code = commune["code"]

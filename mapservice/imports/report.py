@@ -60,6 +60,10 @@ class ImportReport:
         data["fingerprint"] = self.fingerprint
         return data
 
+    @staticmethod
+    def _sites(entries: list[dict]) -> int:
+        return sum(1 for e in entries if e["table"] == "site")
+
     def render(self, limit: int = 20) -> str:
         """The report as plain French text, each list cut after `limit` lines."""
         c = self.counts()
@@ -67,7 +71,10 @@ class ImportReport:
         lines = [f"Import {self.source} — {self.file_name} ({mode})",
                  f"  {c['rows']} lignes lues : {c['new']} nouveaux, {c['changed']} modifiés, "
                  f"{c['unchanged']} inchangés, {c['archived']} archivés, {c['rejected']} rejetés, "
-                 f"{c['conflicts']} conflits, {c['skipped']} ignorés"]
+                 f"{c['conflicts']} conflits, {c['skipped']} ignorés",
+                 "  dont lieux : " + ", ".join(f"{n} {label}" for label, n in (
+                     ("nouveaux", self._sites(self.new)), ("modifiés", self._sites(self.changed)),
+                     ("archivés", self._sites(self.archived)))) + " ; le reste : leurs solutions"]
         if self.skipped:
             lines.append("  ignorés (pas des lieux d'accueil) : "
                          + ", ".join(f"{what} {n}" for what, n in self.skipped.most_common()))
