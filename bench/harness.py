@@ -35,6 +35,14 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     return {"n": len(ordered), "p50": q[49], "p95": q[94], "p99": q[98], "mean": statistics.fmean(ordered)}
 
 
+def print_percentiles(rows: dict[str, dict[str, float]]) -> None:
+    """One line of p50/p95/p99 (ms) per measured peer."""
+    width = max(len(name) for name in rows) + 2
+    print(f"{'':{width}} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name, r in rows.items():
+        print(f"{name:{width}} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}")
+
+
 def time_each(calls: Iterable[Callable[[], object]], warmup: int = 20) -> list[float]:
     """Milliseconds per call; the first `warmup` calls are run but not counted."""
     samples = []

@@ -100,9 +100,7 @@ def main() -> None:
     r = run(url, args.limit, args.n, args.size)
     print(f"items — {solutions} published solutions, bbox {args.size}°, limit {args.limit}, {args.n} random boxes "
           f"(mean {r['mean_features']:.0f} features per page)")
-    print(f"{'':12} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for name in ("sql", "http", "tipg"):
-        print(f"{name:12} {r[name]['p50']:8.2f} {r[name]['p95']:8.2f} {r[name]['p99']:8.2f}")
+    harness.print_percentiles({name: r[name] for name in ("sql", "http", "tipg")})
     print(f"mapservice HTTP / tipg: p50 {r['http']['p50'] / r['tipg']['p50']:.2f}x, "
           f"p99 {r['http']['p99'] / r['tipg']['p99']:.2f}x; HTTP/SQL p50 {r['http']['p50'] / r['sql']['p50']:.2f}x")
 

@@ -59,10 +59,7 @@ def main() -> None:
     result = run(url, args.k, args.filters, args.n)
     label = f"{solutions} published solutions, k={args.k}" + (f", {args.filters}" if args.filters else "")
     print(f"nearest — {label}, {args.n} random origins in mainland France")
-    print(f"{'':6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for name in ("sql", "http"):
-        r = result[name]
-        print(f"{name:6} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}")
+    harness.print_percentiles({name: result[name] for name in ("sql", "http")})
     print(f"HTTP/SQL ratio: p50 {result['http']['p50'] / result['sql']['p50']:.2f}x, "
           f"p99 {result['http']['p99'] / result['sql']['p99']:.2f}x")
 

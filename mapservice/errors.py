@@ -57,3 +57,31 @@ class ImportOutdated(MapserviceError):
 
     status = 409
     title = "Le catalogue a changé entre-temps"
+
+
+class Unauthorized(MapserviceError):
+    """No valid session or API token."""
+
+    status = 401
+    title = "Connexion requise"
+
+
+class Forbidden(MapserviceError):
+    """The account may not do this to this record (outside its territory or its role)."""
+
+    status = 403
+    title = "Accès refusé"
+
+
+class StaleVersion(MapserviceError):
+    """Someone saved the record after this edit started: nothing is overwritten."""
+
+    status = 409
+    title = "Modifié entre-temps"
+
+
+class TooManyAttempts(MapserviceError):
+    """Too many failed logins for this account or from this address: wait, then try again."""
+
+    status = 429
+    title = "Trop de tentatives"

@@ -6,14 +6,14 @@ import datetime as dt
 
 from geoalchemy2 import Geography, Geometry, alembic_helpers
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
+    ARRAY, BigInteger, UniqueConstraint, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
     SmallInteger, String, Table, Column, Text, func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .taxonomy import (
-    CATALOGUE_STATUSES, ERROR_REPORT_REASONS, POSITION_PRECISIONS, SERVICE_CIVIQUE_FORMULAS, SITE_KINDS,
+    CATALOGUE_STATUSES, ERROR_REPORT_REASONS, ERROR_REPORT_STATUSES, POSITION_PRECISIONS, ROLES, SERVICE_CIVIQUE_FORMULAS, SITE_KINDS,
     SOLUTION_TYPES, VOIES,
 )
 
@@ -160,6 +160,8 @@ class Site(CatalogueRow, Base):
     onisep_url: Mapped[str | None] = mapped_column(Text)  # the Onisep sheet (annuaire de l'éducation)
     accessibility: Mapped[str | None] = mapped_column(Text)
     opening_hours: Mapped[str | None] = mapped_column(Text)
+    # A partner's proposed site waits, as a draft, for its territory's curator (the review queue).
+    review_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Solution(CatalogueRow, Base):
@@ -250,7 +252,7 @@ class ErrorReport(Base):
     __tablename__ = "error_report"
     __table_args__ = (
         CheckConstraint(_in("reason", ERROR_REPORT_REASONS), name="reason"),
-        CheckConstraint("status IN ('new', 'handled', 'rejected')", name="status"),
+        CheckConstraint(_in("status", ERROR_REPORT_STATUSES), name="status"),
         CheckConstraint("char_length(message) <= 2000", name="message_length"),
         CheckConstraint("char_length(contact) <= 200", name="contact_length"),
     )
@@ -262,6 +264,109 @@ class ErrorReport(Base):
     contact: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), server_default="new")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str | None] = mapped_column(Text)
+
+
+# -- The teams' workspace -----------------------------------------------------------------------------
+
+class Account(Base):
+    """A member of a local team (or an administrator). Created by invitation; the password is set through a
+    one-time link and kept as an argon2 hash. `session_generation` is bumped by "log out everywhere": a session
+    carries the generation it was opened under."""
+
+    __tablename__ = "account"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint("email = lower(email)", name="email_lower"),
+        UniqueConstraint("email"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    session_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(Text, server_default="system")
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+
+
+class AccountScope(Base):
+    """One piece of an account's territory: an académie (académie administrator), a département or a PSAD
+    platform's communes (territory curator), or one site (partner)."""
+
+    __tablename__ = "account_scope"
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(academie_code, departement_code, platform_id, site_id) = 1",
+                        name="one_target"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    academie_code: Mapped[str | None] = mapped_column(ForeignKey("academie.code"))
+    departement_code: Mapped[str | None] = mapped_column(ForeignKey("departement.code"))
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("psad_platform.id", ondelete="CASCADE"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"))
+
+
+class AccountToken(Base):
+    """A secret given to an account, kept only as its SHA-256: an invitation or password reset link
+    (one-time, expiring) or an API token (revocable)."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('invitation', 'reset', 'api')", name="purpose"),
+        UniqueConstraint("token_hash"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Logins, failed logins (counted for throttling, per account and per address) and permission refusals.
+    Written outside the request's transaction, and kept when an account goes: `account_id` is no foreign key."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    event: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(BigInteger)
+    email: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_audit_event_email_at", AuditEvent.email, AuditEvent.at)
+Index("ix_audit_event_address_at", AuditEvent.address, AuditEvent.at)
+
+
+class ChangeLog(Base):
+    """Every change to a site, solution, account, scope or territory: who, when, which fields, before and after.
+    A revert is itself a change, pointing at the change it undid."""
+
+    __tablename__ = "change_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    reverts: Mapped[int | None] = mapped_column(ForeignKey("change_log.id"))
+
+
+Index("ix_change_log_entity_entity_id", ChangeLog.entity, ChangeLog.entity_id, ChangeLog.id)
 
 
 # -- Imports --------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ SERVICE_CIVIQUE_FORMULAS = {
 }
 
 CATALOGUE_STATUSES = ("draft", "published", "archived")
+CATALOGUE_STATUS_LABELS = {"draft": "Brouillon", "published": "Publié", "archived": "Archivé"}
 POSITION_PRECISIONS = ("address", "commune")
 
 # What a young person can report about a solution ("Signaler une erreur"), for the local team to check.
@@ -60,4 +61,20 @@ PLACE_KINDS = {
     "postcode": "Code postal",
     "departement": "Département",
     "region": "Région",
+}
+
+# The teams' workspace: who may do what (mapservice.accounts.permissions has the rules).
+ROLES = {
+    "national_admin": "Administrateur national",
+    "academie_admin": "Administrateur d'académie",
+    "curator": "Référent de territoire",
+    "partner": "Partenaire",
+}
+
+# Where a report from the public stands in the local team's inbox.
+ERROR_REPORT_STATUSES = {
+    "new": "Nouveau",
+    "in_progress": "En cours",
+    "resolved": "Résolu",
+    "rejected": "Rejeté",
 }

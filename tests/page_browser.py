@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from mapservice import create_app
 
 from .conftest import serving
+
+# Assertions wait as long as actions do: a loaded 2-core machine can take more than Playwright's 5 s default.
+expect.set_options(timeout=15000)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

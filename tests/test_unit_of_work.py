@@ -1,0 +1,50 @@
+"""One unit of work per request: what a request writes is committed when it succeeds, and nothing of it is
+kept when it fails or refuses; public reads run outside any transaction."""
+import pytest
+from sqlalchemy import text
+
+from mapservice.errors import InvalidParameter
+from mapservice.web.connection import read_db, write_db
+
+INSERT = text("INSERT INTO error_report (solution_id, reason, message) "
+              "SELECT id, 'autre', :marker FROM solution LIMIT 1")
+
+
+@pytest.fixture
+def writing_app(fresh_app):
+    """The app with a route that writes a marker row, then answers as asked."""
+    @fresh_app.post("/test/write/<outcome>")
+    def write(outcome):
+        write_db().execute(INSERT, {"marker": outcome})
+        if outcome == "refused":
+            raise InvalidParameter("refusé", parameter="x")
+        if outcome == "crash":
+            raise RuntimeError("boom")
+        return {}, 201 if outcome == "ok" else 409
+
+    @fresh_app.get("/test/read")
+    def read():
+        return {"autocommit": read_db().connection.dbapi_connection.autocommit}
+
+    fresh_app.config["PROPAGATE_EXCEPTIONS"] = False
+    return fresh_app
+
+
+def markers(engine):
+    with engine.connect() as conn:
+        return set(conn.scalars(text("SELECT message FROM error_report WHERE reason = 'autre'")))
+
+
+def test_a_successful_request_commits_what_it_wrote(writing_app, fresh_engine):
+    assert writing_app.test_client().post("/test/write/ok").status_code == 201
+    assert markers(fresh_engine) == {"ok"}
+
+
+@pytest.mark.parametrize("outcome, status", [("refused", 400), ("conflict", 409), ("crash", 500)])
+def test_a_failed_or_refused_request_leaves_nothing(writing_app, fresh_engine, outcome, status):
+    assert writing_app.test_client().post(f"/test/write/{outcome}").status_code == status
+    assert markers(fresh_engine) == set()
+
+
+def test_public_reads_are_outside_any_transaction(writing_app):
+    assert writing_app.test_client().get("/test/read").get_json()["autocommit"] is True

@@ -1,0 +1,56 @@
+"""Shared helpers for the workspace's tests: accounts of every role on the demo catalogue, in a database of the
+module's own (the tests write)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import text
+
+from mapservice.accounts import store
+from mapservice.accounts.store import AccountSpec
+from mapservice.accounts.values import NATIONAL_ADMIN, Actor, Scope
+from mapservice.db import transaction
+
+PASSWORD = "un mot de passe solide"
+ROOT_ACTOR = Actor(account_id=None, email="tests", role=NATIONAL_ADMIN)
+
+
+def first_site(conn, departement: str) -> int:
+    """A published site of the département that has a published solution."""
+    return conn.scalar(text("""
+        SELECT site.id FROM site JOIN commune c ON c.code = site.commune_code
+        WHERE c.departement_code = :d AND site.status = 'published'
+          AND EXISTS (SELECT 1 FROM solution s WHERE s.site_id = site.id AND s.status = 'published')
+        ORDER BY site.is_example DESC, site.id LIMIT 1"""), {"d": departement})
+
+
+def platform_of(conn, departement: str) -> int:
+    return conn.scalar(text("SELECT id FROM psad_platform WHERE departement_code = :d ORDER BY id LIMIT 1"),
+                       {"d": departement})
+
+
+def make_account(engine, email: str, role: str, scopes=(), password: str = PASSWORD) -> int:
+    """An account with its password already set (as through its invitation link)."""
+    with transaction(engine) as conn:
+        account_id, secret = store.invite(conn, ROOT_ACTOR, AccountSpec(email, role, tuple(scopes)),
+                                          dt.timedelta(days=1))
+        store.set_password(conn, secret, "invitation", password)
+    return account_id
+
+
+def team(engine) -> dict:
+    """One account of every role: the Ille-et-Vilaine (35, académie de Rennes) side, and a Rhône (69) site."""
+    with engine.connect() as conn:
+        site_35, site_69 = first_site(conn, "35"), first_site(conn, "69")
+        platform_35 = platform_of(conn, "35")
+        rennes = conn.scalar(text("SELECT academie_code FROM departement WHERE code = '35'"))
+    return {
+        "site_35": site_35, "site_69": site_69, "platform_35": platform_35, "academie_35": rennes,
+        "national": make_account(engine, "nationale@exemple.invalid", "national_admin"),
+        "academie": make_account(engine, "academie.rennes@exemple.invalid", "academie_admin",
+                                 [Scope(academie=rennes)]),
+        "curator": make_account(engine, "referent.35@exemple.invalid", "curator", [Scope(departement="35")]),
+        "platform_curator": make_account(engine, "plateforme.35@exemple.invalid", "curator",
+                                         [Scope(platform=platform_35)]),
+        "partner": make_account(engine, "partenaire.35@exemple.invalid", "partner", [Scope(site=site_35)]),
+    }
