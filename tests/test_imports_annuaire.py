@@ -188,3 +188,18 @@ def test_a_closed_establishment_is_archived_not_deleted_and_the_import_reverts(i
         assert conn.execute(text("SELECT DISTINCT s.status, o.status FROM site s JOIN solution o ON o.site_id = s.id "
                                  "WHERE s.source_key = :uai").bindparams(uai=LYCEE)).all() == [
             ("published", "published")]
+
+
+def test_an_unparseable_line_or_value_is_rejected_and_the_rest_imported(imported, tmp_path):
+    engine, _, _, _ = imported
+    lines = ANNUAIRE_35.read_text(encoding="utf-8-sig").splitlines()
+    mendes = next(i for i, l in enumerate(lines) if l.startswith(LYCEE + ";"))
+    lines[mendes] = lines[mendes].replace("48.13456382981909", "48,13456382981909x")
+    lines.insert(3, "0350000A;Lycée cassé;Lycée;coupé ici")
+    path = tmp_path / "broken.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    report = run_import(engine, path, apply=False)
+    assert [(r.line, r.column, r.key) for r in report.rejected[:2]] == [(4, None, None), (mendes + 2, "latitude", LYCEE)]
+    assert "4 champs au lieu de 69" in report.rejected[0].reason
+    assert "n'est pas un nombre" in report.rejected[1].reason
+    assert report.counts()["unchanged"] > 100

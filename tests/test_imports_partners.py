@@ -166,3 +166,17 @@ def test_with_a_geocoder_cfa_of_the_extract_get_their_address(fresh_engine, addo
         total = conn.scalar(text("SELECT count(*) FROM site WHERE source = 'cfa-sifa'"))
     assert placed.get("address", 0) >= 1
     assert sum(placed.values()) == total
+
+
+def test_an_account_imports_within_its_territory_only(engine):
+    from mapservice.accounts.values import ACADEMIE_ADMIN, CURATOR, NATIONAL_ADMIN, PARTNER, Actor
+    from mapservice.errors import Forbidden
+    from mapservice.imports import import_territory
+
+    with engine.connect() as conn:
+        assert import_territory(conn, Actor(1, "n@x.fr", NATIONAL_ADMIN)) is None
+        assert import_territory(conn, Actor(2, "a@x.fr", ACADEMIE_ADMIN, academies=frozenset({"14"}))) == \
+            {"22", "29", "35", "56"}  # académie de Rennes
+        assert import_territory(conn, Actor(3, "c@x.fr", CURATOR, departements=frozenset({"35"}))) == {"35"}
+        with pytest.raises(Forbidden):
+            import_territory(conn, Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})))

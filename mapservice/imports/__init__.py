@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..errors import ImportRefused
+from ..accounts.values import ACADEMIE_ADMIN, CURATOR, Actor
+from ..errors import Forbidden, ImportRefused
 from ..geocoding import Geocoder
 from . import annuaire, cfa, partners
 from .pipeline import ImportJob, apply_plan, plan
@@ -25,7 +27,22 @@ from .revert import revert_run
 KINDS = ("annuaire", "cfa", "partners")
 PARTNER_SOURCE_PREFIX = "partenaire:"
 
-__all__ = ["KINDS", "ImportFile", "ImportReport", "import_file", "revert_run"]
+__all__ = ["KINDS", "ImportFile", "ImportReport", "import_file", "import_territory", "revert_run"]
+
+
+def import_territory(conn: Connection, actor: Actor) -> frozenset[str] | None:
+    """The départements an account's imports may write (None: national). A national administrator imports
+    everywhere, an académie administrator in its académies, a curator in its départements; a partner's lists
+    are imported by its curator. The workspace passes the result to `import_file`."""
+    if actor.is_national:
+        return None
+    if actor.role == ACADEMIE_ADMIN and actor.academies:
+        return frozenset(conn.execute(text("SELECT code FROM departement WHERE academie_code = ANY(:a)"),
+                                      {"a": sorted(actor.academies)}).scalars())
+    if actor.role == CURATOR and actor.departements:
+        return frozenset(actor.departements)
+    raise Forbidden("Les imports se font par un administrateur ou par un curateur d'un département : "
+                    "demandez-le au curateur de votre territoire.")
 
 
 def import_file(conn: Connection, kind: str, source_file: ImportFile, *, apply: bool,

