@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from mapservice.db import copy_rows, make_engine, transaction  # noqa: E402
 from tests.imports_files import ANNUAIRE_35, replicated_annuaire  # noqa: E402
 
@@ -108,7 +110,7 @@ def main() -> None:
         print(f"file: {rows} rows, {path.stat().st_size / 1e6:.1f} MB ({args.copies} copies of {ANNUAIRE_35.name})")
         with throwaway_database(server, "bench_imports", template=template) as url:
             with make_engine(url).connect() as conn:  # a site the import does not touch (a demo lycée in Lyon)
-                site_id = conn.exec_driver_sql("SELECT min(id) FROM site WHERE commune_code LIKE '69%'").scalar()
+                site_id = conn.execute(text("SELECT min(id) FROM site WHERE commune_code LIKE '69%'")).scalar()
             peer = raw_copy(url, path)
             first = timed_import(url, path, site_id)
             second = timed_import(url, path, site_id)

@@ -235,7 +235,7 @@ LEFT JOIN import_record ir ON ir.record_table = 'site' AND ir.source = :source A
 """
 
 
-def _position(row: dict, job: ImportJob) -> tuple[str, str, float, float, str, str | None] | Rejection:
+def _position(row: dict) -> tuple[str, str, float, float, str, str | None] | Rejection:
     """(commune code, département, lon, lat, precision, warning) for a staged site, or why it is refused."""
     line, key = row["line"], row["key"]
     commune, dep = row["c_code"], row["dep"]
@@ -348,7 +348,7 @@ def _stream(conn: Connection, sql: str, binds: dict) -> Iterator[dict]:
 def _plan_sites(conn: Connection, job: ImportJob, sources: list[str]) -> None:
     report, planner, accepted = job.report, _Planner(conn, job, "site"), []
     for row in _stream(conn, SITE_CHECKS, {"sources": sources, "source": job.source}):
-        placed = _position(row, job)
+        placed = _position(row)
         if isinstance(placed, Rejection):
             report.rejected.append(placed)
             continue
@@ -411,7 +411,7 @@ def _plan_solutions(conn: Connection, job: ImportJob, sources: list[str]) -> Non
         current = row["current"]
         planner.add(key=row["key"], name=f"{row['site_name']} — {current['title']}",
                     incoming={**current, "status": "archived"}, current=current,
-                    last=row["last"] if row["last"] is not None else None, record_id=row["id"],
+                    last=row["last"], record_id=row["id"],
                     version=row["version"], current_source=row["current_source"], site_key=row["site_key"])
     planner.flush()
 
