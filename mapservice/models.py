@@ -6,10 +6,12 @@ import datetime as dt
 
 from geoalchemy2 import Geography, Geometry, alembic_helpers
 from sqlalchemy import (
-    ARRAY, BigInteger, UniqueConstraint, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Index, Integer, MetaData,
-    SmallInteger, String, Table, Column, Text, func,
+    ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, ForeignKey, Identity, Index, Integer,
+    MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, func, text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB
+from sqlalchemy.dialects.postgresql.base import ischema_names
+from sqlalchemy.types import UserDefinedType
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .taxonomy import (
@@ -369,6 +371,84 @@ class ChangeLog(Base):
 Index("ix_change_log_entity_entity_id", ChangeLog.entity, ChangeLog.entity_id, ChangeLog.id)
 
 
+# -- Tile bookkeeping, kept by the catalogue triggers (migrations 0003 and 0005; see mapservice/tiles.py) -------
+
+class TransactionId(UserDefinedType):
+    """PostgreSQL's xid8: a transaction id, comparable with a snapshot (pg_visible_in_snapshot)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return "xid8"
+
+
+ischema_names["xid8"] = TransactionId  # so that reflection (autogenerate) knows the type
+
+# One row per statement that changed sites or solutions (a change feed can read it too).
+catalogue_change = Table(
+    "catalogue_change",
+    Base.metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("txid", TransactionId, nullable=False, server_default=text("pg_current_xact_id()")),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("site_ids", ARRAY(BigInteger)),  # NULL: all (TRUNCATE)
+    Column("solution_ids", ARRAY(BigInteger)),
+    Column("xs", ARRAY(DOUBLE_PRECISION)),  # positions touched, EPSG:3857; NULL: too many to list
+    Column("ys", ARRAY(DOUBLE_PRECISION)),
+    Index("ix_catalogue_change_txid", "txid"),
+    Index("ix_catalogue_change_changed_at", "changed_at"),
+)
+
+catalogue_change_horizon = Table(
+    "catalogue_change_horizon",
+    Base.metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("pruned_through", TransactionId, nullable=False, server_default=text("'0'::xid8")),
+    CheckConstraint("id", name="single_row"),
+)
+
+# What the unfiltered map shows of each visible site.
+site_summary = Table(
+    "site_summary",
+    Base.metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("geom_3857", Geometry("POINT", srid=3857, spatial_index=True), nullable=False),
+    Column("cx", Integer, nullable=False),  # its cell in the pyramid's deepest level
+    Column("cy", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("precision", Text, nullable=False),
+    Column("is_example", Boolean, nullable=False),
+    Column("types", ARRAY(Text), nullable=False),
+    Column("type_solutions", ARRAY(Integer), nullable=False),
+    Column("type_vacancy", ARRAY(Boolean), nullable=False),
+    Column("solutions", Integer, nullable=False),
+    Column("vacancy", Boolean, nullable=False),
+    Column("vacant_places", BigInteger),
+    Column("last_checked_at", DateTime(timezone=True)),
+    Index("ix_site_summary_cell", "cx", "cy"),
+)
+
+
+def _cell_table(name: str, per_type: bool, delta: bool) -> Table:
+    """A table of the cluster pyramid (the cells, or the deltas not yet added into them)."""
+    key = ["level", "type", "cx", "cy"] if per_type else ["level", "cx", "cy"]
+    columns = [Column("level", SmallInteger, nullable=False)]
+    columns += [Column("type", Text, nullable=False)] if per_type else []
+    columns += [Column(c, Integer, nullable=False) for c in ("cx", "cy", "sites", "solutions", "vacant_sites")]
+    columns += [Column(c, BigInteger, nullable=False) for c in ("sum_x_cm", "sum_y_cm", "id_sum")]
+    columns += [] if per_type else [Column(f"n_{t}", Integer, nullable=False) for t in SOLUTION_TYPES]
+    table = name + ("_delta" if delta else "")
+    keyed = Index(f"ix_{table}_cell", *key) if delta else PrimaryKeyConstraint(*key)
+    return Table(table, Base.metadata, *columns, keyed)
+
+
+site_cell = _cell_table("site_cell", per_type=False, delta=False)
+site_cell_delta = _cell_table("site_cell", per_type=False, delta=True)
+site_type_cell = _cell_table("site_type_cell", per_type=True, delta=False)
+site_type_cell_delta = _cell_table("site_type_cell", per_type=True, delta=True)
+
+
 # -- Imports --------------------------------------------------------------------------------------------
 
 class ImportRun(Base):
@@ -431,8 +511,8 @@ SQL_ONLY_TABLES = {"site_summary", "site_cell", "site_type_cell", "catalogue_sta
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """What Alembic's autogenerate compares: our tables, not PostGIS's own nor the SQL-only ones."""
+    """What Alembic's autogenerate compares: our tables, not PostGIS's own."""
     table = obj if type_ == "table" else getattr(obj, "table", None)
-    if table is not None and (table.name in SQL_ONLY_TABLES or table.name == "spatial_ref_sys"):
+    if table is not None and table.name == "spatial_ref_sys":
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

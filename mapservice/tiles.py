@@ -9,9 +9,9 @@ Two tilesets:
   geography, simplified per zoom band in the materialized views of migration 0003.
 
 The cache keeps rendered tiles, gzipped, within a memory budget. Statement-level triggers log the positions
-every catalogue change touched (catalogue_change); each request reads the catalogue version and, when it
-moved, evicts exactly the cached tiles around those positions, so an edit shows on the next request while
-the rest of the map stays cached.
+every catalogue change touched (catalogue_change, with the writer's transaction id); each request reads the
+changes committed since the snapshot it last read at and evicts exactly the cached tiles around their
+positions, so an edit shows on the next request while the rest of the map stays cached.
 """
 from __future__ import annotations
 
@@ -148,8 +148,7 @@ TYPE_COLUMNS = ", ".join(f"NULLIF(cells.n_{code}, 0) AS {code}" for code in SOLU
 TYPE_COUNTS = ", ".join(f"count(*) FILTER (WHERE '{code}' = ANY(types)) AS n_{code}" for code in SOLUTION_TYPES)
 
 CLUSTER_LAYERS = f"""
-SELECT (SELECT version FROM catalogue_state) AS version,
-    coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
+SELECT coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
         SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(cells.sum_x_cm / 100.0 / cells.sites,
                                                      cells.sum_y_cm / 100.0 / cells.sites), 3857),
                             ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom,
@@ -161,22 +160,23 @@ SELECT (SELECT version FROM catalogue_state) AS version,
     AS mvt
 """
 
-# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell (migration 0003),
-# where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14.
+# Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell_live (migrations
+# 0003, 0006), where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14. A cell's id_sum
+# is the sum of its sites' ids: the id of its site when it holds one.
 PYRAMID_MAX_ZOOM = 11
 PYRAMID_TILE = """
 WITH cells AS (
-    SELECT * FROM site_cell
+    SELECT * FROM site_cell_live
     WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
-), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT first_id FROM cells WHERE sites = 1)") + ")" \
+), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT id_sum FROM cells WHERE sites = 1)") + ")" \
     + CLUSTER_LAYERS
 
-# Clustering zooms, filtered on one type and nothing else: the same from the per-type pyramid site_type_cell.
+# Clustering zooms, filtered on one type and nothing else: the same from the per-type pyramid.
 TYPE_PYRAMID_TILE = """
 WITH cells AS (
-    SELECT cx, cy, sites, solutions, vacant_sites, sum_x_cm, sum_y_cm, first_id,
+    SELECT cx, cy, sites, solutions, vacant_sites, sum_x_cm, sum_y_cm, id_sum,
            """ + ", ".join(f"CASE WHEN type = '{code}' THEN sites ELSE 0 END AS n_{code}" for code in SOLUTION_TYPES) + """
-    FROM site_type_cell
+    FROM site_type_cell_live
     WHERE level = :z + 3 AND type = :f_type AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
 ), lone AS ({source})""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
 
@@ -193,22 +193,21 @@ WITH grid AS (
            floor((grid.y0 - ST_Y(m.geom)) / grid.cell)::int AS cy
     FROM matching m, grid
 ), cells AS (
-    SELECT cx, cy, count(*) AS sites, min(id) AS first_id, sum(round(ST_X(geom) * 100)::bigint) AS sum_x_cm,
+    SELECT cx, cy, count(*) AS sites, sum(id) AS id_sum, sum(round(ST_X(geom) * 100)::bigint) AS sum_x_cm,
            sum(round(ST_Y(geom) * 100)::bigint) AS sum_y_cm,
            sum(solutions)::bigint AS solutions, count(*) FILTER (WHERE vacancy) AS vacant_sites, {type_counts}
     FROM placed
     WHERE cx BETWEEN 0 AND :grid - 1 AND cy BETWEEN 0 AND :grid - 1
     GROUP BY cx, cy
 ), lone AS (
-    SELECT placed.* FROM placed JOIN cells ON cells.first_id = placed.id AND cells.sites = 1
+    SELECT placed.* FROM placed JOIN cells ON cells.id_sum = placed.id AND cells.sites = 1
 )""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
 
 # Deeper zooms: every site, with those within the buffer so that symbols crossing the edge are whole.
 SITES_TILE = f"""
 WITH matching AS ({{source}}
 )
-SELECT (SELECT version FROM catalogue_state) AS version,
-    coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
+SELECT coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
         SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS geom, {SITE_COLUMNS}
         FROM matching p
         -- past the cap, sites inside the tile go before those in its margin
@@ -232,7 +231,7 @@ def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) 
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
         return PYRAMID_TILE, {}
     if z <= PYRAMID_MAX_ZOOM and len(filters.types) == 1 and filters == SolutionFilters(types=filters.types):
-        source, binds = _sites(filters, "site.id IN (SELECT first_id FROM cells WHERE sites = 1)")
+        source, binds = _sites(filters, "site.id IN (SELECT id_sum FROM cells WHERE sites = 1)")
         return TYPE_PYRAMID_TILE.format(source=source), {**binds, "f_type": filters.types[0]}
     source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
     return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
@@ -320,17 +319,29 @@ def make_tile(mvt: bytes) -> Tile:
                 gzipped=gzip.compress(mvt, compresslevel=6, mtime=0) if mvt else b"")
 
 
+# What the cache has not seen yet: the changes of the transactions that the snapshot it last read at (`known`)
+# did not see, whatever order they committed in, read along with the current snapshot (migration 0006).
+# `pruned`: some of them may have left the log already.
 CACHE_STATE = text("""
-SELECT s.version AS current, (SELECT version FROM dataset_version WHERE name = 'reference') AS reference,
-       c.version, c.xs, c.ys
-FROM catalogue_state s LEFT JOIN catalogue_change c ON c.version > :known AND c.version <= s.version
-ORDER BY c.version
+SELECT pg_current_snapshot()::text AS snapshot,
+       (SELECT version FROM dataset_version WHERE name = 'reference') AS reference,
+       (SELECT pruned_through FROM catalogue_change_horizon) >= pg_snapshot_xmin(CAST(:known AS pg_snapshot))
+           AS pruned,
+       c.id, c.xs, c.ys
+FROM (SELECT) AS now
+LEFT JOIN catalogue_change c ON c.txid >= pg_snapshot_xmin(CAST(:known AS pg_snapshot))
+                            AND NOT pg_visible_in_snapshot(c.txid, CAST(:known AS pg_snapshot))
 """)
+FOLD = text("SELECT catalogue_fold()")
+
+
+def _xmax(snapshot: str) -> int:
+    return int(snapshot.split(":")[1])
 
 
 class TileCache:
     """Rendered tiles by (tileset, z, x, y, filters, day) within a byte budget, least recently used out first.
-    One per process; safe across threads. It reads the catalogue version on a connection of its own, in
+    One per process; safe across threads. It reads the catalogue's changes on a connection of its own, in
     autocommit: one round trip per request, and none of the checkout and rollback of a pooled connection, so
     that a cached tile costs no more."""
 
@@ -340,14 +351,15 @@ class TileCache:
         self._cluster_max_zoom = cluster_max_zoom
         self._engine = engine
         self._conn: Connection | None = None
-        self.catalogue_version: int | None = None
+        self._snapshot: str | None = None  # the catalogue as last read (pg_snapshot)
+        self._generation = 0  # moves whenever catalogue tiles are evicted
         self.reference_version: str | None = None
 
     def __len__(self) -> int:
         return len(self._tiles)
 
     def close(self) -> None:
-        """Give back the connection the cache reads the catalogue version on."""
+        """Give back the connection the cache reads the catalogue's changes on."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -358,7 +370,7 @@ class TileCache:
             try:
                 if self._conn is None:
                     self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                return self._conn.execute(CACHE_STATE, {"known": self.catalogue_version or 0}).all()
+                return self._conn.execute(CACHE_STATE, {"known": self._snapshot}).all()
             except DBAPIError:
                 # The server closed the connection (restart, idle timeout): one new try on a new one.
                 if self._conn is not None:
@@ -368,29 +380,39 @@ class TileCache:
                     raise
         raise AssertionError("unreachable")
 
-    def sync(self) -> None:
-        """Catch up with the catalogue: evict the tiles that changes since the last call touched."""
+    def sync(self) -> int:
+        """Catch up with the catalogue: evict the tiles that changes committed since the last call touched.
+        Returns the generation of the catalogue tiles, for put()."""
         with self._lock:
             rows = self._state()
-            current, reference = rows[0].current, rows[0].reference
-            if reference != self.reference_version:
+            now = rows[0]
+            if now.reference != self.reference_version:
                 self._evict(lambda key: key[0] == "basemap")
-                self.reference_version = reference
-            known = self.catalogue_version
-            if known is None or current == known:
-                self.catalogue_version = current
-                return
-            changes = [r for r in rows if r.version is not None]
-            complete = [r.version for r in changes] == list(range(known + 1, current + 1))
-            if not complete or current < known or any(r.xs is None for r in changes):
+                self.reference_version = now.reference
+            known, self._snapshot = self._snapshot, now.snapshot
+            changes = [r for r in rows if r.id is not None]
+            if known is not None and (now.pruned or _xmax(now.snapshot) < _xmax(known)
+                                      or any(r.xs is None for r in changes)):
                 self._evict(lambda key: key[0] == "solutions")
-            else:
+                self._generation += 1
+            elif changes:
                 touched = set()
                 for change in changes:
                     for x, y in zip(change.xs, change.ys):
                         touched |= solutions_tiles_touched(x, y, self._cluster_max_zoom)
                 self._evict(lambda key: key[0] == "solutions" and key[1:4] in touched)
-            self.catalogue_version = current
+                self._generation += 1
+            generation = self._generation
+        if known is None or changes:
+            self._fold()
+        return generation
+
+    def _fold(self) -> None:
+        """Add the pyramid's committed deltas into its cells (catalogue_fold, migration 0006), in a short
+        transaction of its own, so that a tile keeps few rows to add up."""
+        with self._engine.connect() as conn:
+            conn.execute(FOLD)
+            conn.commit()
 
     def _evict(self, predicate) -> None:
         for key in [k for k in self._tiles.keys() if predicate(k)]:
@@ -401,11 +423,10 @@ class TileCache:
             tile = self._tiles.get(key)
         return tile.with_cached() if tile else None
 
-    def put(self, key, tile: Tile, rendered_at_version: int | None = None) -> None:
-        """Keep a tile, unless the catalogue changed after it was read (its eviction may have passed)."""
+    def put(self, key, tile: Tile, generation: int | None = None) -> None:
+        """Keep a tile, unless catalogue tiles were evicted since `generation` (the tile may predate that)."""
         with self._lock:
-            if rendered_at_version is not None and self.catalogue_version is not None \
-                    and rendered_at_version < self.catalogue_version:
+            if generation is not None and generation != self._generation:
                 return
             try:
                 self._tiles[key] = tile
@@ -422,7 +443,7 @@ def today() -> dt.date:
 def solutions_tile(connect: Callable[[], Connection], cache: TileCache, tile: TileCoordinates,
                    filters: SolutionFilters, cluster_max_zoom: int, max_features: int) -> Tile:
     """The tile from the cache, or rendered on the connection `connect()` gives (and kept)."""
-    cache.sync()
+    generation = cache.sync()
     day = today()  # tiles say how many days ago a site was checked: they are valid for a day
     key = ("solutions", tile.z, tile.x, tile.y, filters, day)
     found = cache.get(key)
@@ -432,7 +453,7 @@ def solutions_tile(connect: Callable[[], Connection], cache: TileCache, tile: Ti
     row = connect().execute(text(sql), {"z": tile.z, "x": tile.x, "y": tile.y, "today": day,
                                         "max_features": max_features, **binds}).one()
     rendered = make_tile(bytes(row.mvt))
-    cache.put(key, rendered, row.version)
+    cache.put(key, rendered, generation)
     return rendered
 
 

@@ -67,7 +67,7 @@ def test_a_solution_follows_its_site_when_the_site_moves(engine):
 
 def test_the_models_and_the_migrations_describe_the_same_schema(engine):
     """Alembic's autogenerate finds nothing to do: a column, index or constraint added on one side only fails
-    here. Tables maintained in SQL only (tile pyramids, change log) are listed in models.SQL_ONLY_TABLES."""
+    here, the tile bookkeeping kept by triggers included."""
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={
             "include_object": include_object, "compare_type": True, "compare_server_default": False})

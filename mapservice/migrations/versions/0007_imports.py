@@ -1,16 +1,16 @@
 """Imports from the official sources and partners' files: the history of imports, what each changed (to revert
 it), and the values last imported for each record (to tell a team's edit from the source's).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29 22:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
