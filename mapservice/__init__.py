@@ -17,7 +17,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask_compress import Compress
 
     from . import db
-    from .web import api, connection, error_reports, map_page, problems, reporting, tiles, workspace
+    from .web import api, connection, error_reports, imports, map_page, problems, reporting, tiles, workspace
 
     if isinstance(config, Settings):
         settings = config
@@ -45,4 +45,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
     reporting.init_app(app)
     workspace.init_app(app)
+    app.register_blueprint(imports.bp)
     return app

@@ -1,11 +1,13 @@
 """The `mapservice` command line: operator tasks (database, data loading) and serving."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup
@@ -119,6 +121,89 @@ def demo(force):
 
     with db.transaction(_engine(_settings())) as conn:
         load_demo(conn, force=force, log=click.echo)
+
+
+# -- imports ------------------------------------------------------------------------------------------------
+
+@cli.group(name="import")
+def import_group():
+    """Import official sources and partners' lists into the catalogue (dry run, report, all-or-nothing)."""
+
+
+def _import_command(kind: str, source_help: str):
+    @import_group.command(name=kind, with_appcontext=False)
+    @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--dry-run", is_flag=True, help="Only print the report: nothing is written.")
+    @click.option("--source", default=None, help=source_help)
+    @click.option("--territory", default=None,
+                  help="Département codes the import may write, comma-separated (default: national).")
+    @click.option("--expect", default=None, metavar="FINGERPRINT",
+                  help="Apply only if the report is the one a dry run printed (its fingerprint).")
+    @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Also write the full report as JSON to this file.")
+    @click.option("--by", "imported_by", default=None, help="Who imports (recorded in the history).")
+    def command(file, dry_run, source, territory, expect, report_path, imported_by):
+        from tqdm import tqdm
+
+        from .geocoding import geocoder_from
+        from .imports import ImportFile, import_file
+
+        settings = _settings()
+        if not file.exists():
+            raise click.UsageError(f"{file} : fichier introuvable.")
+        source_file = ImportFile.open(file)
+        bar = tqdm(total=source_file.size, unit="B", unit_scale=True, desc=f"import {kind}", file=sys.stderr,
+                   disable=None, leave=False)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(done - bar.n)
+
+        try:
+            with db.transaction(_engine(settings)) as conn:
+                report = import_file(
+                    conn, kind, source_file, apply=not dry_run, source=source,
+                    territory=[t.strip().zfill(2) for t in territory.split(",")] if territory else None,
+                    imported_by=imported_by or os.environ.get("USER") or "cli",
+                    geocoder=geocoder_from(settings.geocoder), max_bytes=settings.imports.max_bytes,
+                    expected_fingerprint=expect, progress=progress)
+                if dry_run:
+                    conn.rollback()
+        finally:
+            bar.close()
+            source_file.close()
+        click.echo(report.render())
+        if report_path:
+            report_path.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1, default=str))
+
+    return command
+
+
+_import_command("annuaire", "Unused (the annuaire is one source).")
+_import_command("cfa", "Which list: sifa, greta or mfr (guessed from the file name otherwise).")
+_import_command("partners", "The partner's name, e.g. mission-locale-rennes (required).")
+
+
+@import_group.command(name="revert", with_appcontext=False)
+@click.argument("run_id", type=int)
+@click.option("--by", "reverted_by", default=None, help="Who reverts (recorded in the history).")
+def import_revert(run_id, reverted_by):
+    """Undo an applied import as a whole."""
+    from .imports import revert_run
+
+    with db.transaction(_engine(_settings())) as conn:
+        counts = revert_run(conn, run_id, reverted_by or os.environ.get("USER") or "cli")
+    click.echo(f"Import n° {run_id} annulé : " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@import_group.command(name="history", with_appcontext=False)
+def import_history():
+    """The imports applied, latest first."""
+    from .imports.history import recent_runs
+
+    with db.transaction(_engine(_settings())) as conn:
+        for run in recent_runs(conn):
+            click.echo(f"{run['id']:>5}  {run['imported_at']:%Y-%m-%d %H:%M}  {run['status']:<8}  {run['source']:<22} "
+                       f"{run['file_name']}  par {run['imported_by']}  {json.dumps(run['counts'])}")
 
 
 def prepare(settings: Settings) -> None:

@@ -43,6 +43,22 @@ class GeocoderUnavailable(MapserviceError):
     title = "Géocodeur indisponible"
 
 
+class ImportRefused(MapserviceError):
+    """An import file that cannot be read as its format (size, encoding, separator, header): nothing is
+    written; the detail names the line and the column."""
+
+    status = 400
+    title = "Fichier refusé"
+
+
+class ImportOutdated(MapserviceError):
+    """The catalogue changed between an import's dry run and its application, or since the import to revert:
+    nothing is written, the user runs the dry run again."""
+
+    status = 409
+    title = "Le catalogue a changé entre-temps"
+
+
 class Unauthorized(MapserviceError):
     """No valid session or API token."""
 

@@ -161,6 +161,7 @@ class Site(CatalogueRow, Base):
     phone: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
     website: Mapped[str | None] = mapped_column(Text)
+    onisep_url: Mapped[str | None] = mapped_column(Text)  # the Onisep sheet (annuaire de l'éducation)
     accessibility: Mapped[str | None] = mapped_column(Text)
     opening_hours: Mapped[str | None] = mapped_column(Text)
     # A partner's proposed site waits, as a draft, for its territory's curator (the review queue).
@@ -519,6 +520,62 @@ class ReportingCommuneDistance(Base):
     commune_code: Mapped[str] = mapped_column(String(5), primary_key=True)
     type: Mapped[str] = mapped_column(String(32), primary_key=True)
     distance_m: Mapped[float] = mapped_column(Float)
+
+
+# -- Imports --------------------------------------------------------------------------------------------
+
+class ImportRun(Base):
+    """One applied import of a file: who, when, which file, what it counted and reported; revertable."""
+
+    __tablename__ = "import_run"
+    __table_args__ = (CheckConstraint("status IN ('applied', 'reverted')", name="status"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(Text)  # sha256 of the file's bytes
+    territory: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))  # None: national
+    imported_by: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    counts = mapped_column(JSONB, nullable=False)
+    report = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), server_default="applied")
+    reverted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reverted_by: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_import_run_source_imported_at", ImportRun.source, ImportRun.imported_at)
+
+
+class ImportRecord(Base):
+    """The values a source last gave a record, field by field: a current value that differs from them was
+    edited by a team, and the next import leaves it alone (a conflict in its report)."""
+
+    __tablename__ = "import_record"
+    __table_args__ = (CheckConstraint("record_table IN ('site', 'solution')", name="record_table"),)
+    record_table: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_run.id"), index=True)
+    fields = mapped_column(JSONB, nullable=False)
+
+
+class ImportChange(Base):
+    """What one import did to one record (fields before and after), so that the import can be reverted."""
+
+    __tablename__ = "import_change"
+    __table_args__ = (CheckConstraint("record_table IN ('site', 'solution')", name="record_table"),
+                      CheckConstraint("action IN ('insert', 'update')", name="action"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_run.id", ondelete="CASCADE"), index=True)
+    record_table: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    source_key: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(10))
+    before = mapped_column(JSONB, nullable=True)  # the changed fields' previous values (None for an insert)
+    after = mapped_column(JSONB, nullable=False)
+    record_before = mapped_column(JSONB, nullable=True)  # the import_record fields before (None: there was none)
+    version_after: Mapped[int] = mapped_column(Integer)  # a later edit of the record blocks the revert
 
 
 # Tables kept in SQL only, by the reporting triggers (what changed since the distances were last refreshed):

@@ -172,9 +172,22 @@ class MailSettings(BaseSettings):
     timeout_s: float = 10.0
 
 
+class ImportSettings(BaseSettings):
+    """Imports of official and partners' files: the largest file accepted (the national annuaire is ~40 MB)."""
+
+    model_config = _group("MAPSERVICE_IMPORT_")
+
+    max_mb: int = 200
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_mb * 1_000_000
+
+
 GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
           "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings,
-          "workspace": WorkspaceSettings, "mail": MailSettings}
+          "workspace": WorkspaceSettings, "mail": MailSettings,
+          "imports": ImportSettings}
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,7 @@ class Settings:
     geocoder: GeocoderSettings = field(default_factory=GeocoderSettings)
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
 
     @classmethod
     def from_env(cls, **overrides: dict) -> Settings:
