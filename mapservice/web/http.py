@@ -18,15 +18,22 @@ def cacheable(response: Response) -> Response:
     return response
 
 
-def public_api(bp: Blueprint) -> None:
-    """Conditional GETs and caching for every answer of `bp`; CORS for the configured origins (none by default)."""
-    bp.after_request(cacheable)
+def allow_origins(bp: Blueprint) -> None:
+    """CORS on every answer of `bp` for the configured origins (none by default). flask-cors answers with the
+    requesting origin and `Vary: Origin`, and leaves the responses' own caching headers alone."""
 
     @bp.record_once
-    def allow_origins(state) -> None:
+    def register_cors(state) -> None:
         app: Flask = state.app
         origins = app.config["SETTINGS"].api.cors_origins
         if origins:
             prefix = state.url_prefix or ""
-            CORS(app, resources={f"{prefix}/*": {"origins": origins}}, expose_headers=["ETag"],
+            CORS(app, resources={f"{prefix}/*": {"origins": origins}}, vary_header=True,
+                 expose_headers=["ETag", "Content-Length", "Content-Range", "Accept-Ranges"],
                  methods=["GET", "HEAD", "OPTIONS"])
+
+
+def public_api(bp: Blueprint) -> None:
+    """Conditional GETs and caching for every answer of `bp`; CORS for the configured origins."""
+    bp.after_request(cacheable)
+    allow_origins(bp)
