@@ -49,18 +49,22 @@ def archive_areas(conn: Connection) -> list[BundleArea]:
 
 # -- which tiles have content ------------------------------------------------------------------------------
 
-# Tiles of zoom :z holding a visible site of the area's box (margin: tile units of buffer, 0 at clustering
-# zooms where a tile shows only the sites inside it), as the live tile SQL cuts them.
+# Tiles of zoom :z crossing the area's box that show a visible site (inside the area or not: the archive of a
+# région holds whole tiles, as the live endpoint sends them): the tiles holding a site, and deeper than the
+# clustering zooms (margin: the tile buffer, in tile units) those whose buffer reaches one.
 SITE_TILES = f"""
 WITH area AS (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({{area_row}}) a),
-sized AS (SELECT {tiles.WORLD} / (1 << :z) AS size, :margin::float8 / {tiles.EXTENT} AS m)
+-- (a sliver more than the margin: a site on a tile edge counts for both sides, as with && live)
+sized AS (SELECT {tiles.WORLD} / (1 << :z) AS size, CAST(:margin AS float8) / {tiles.EXTENT} + 1e-9 AS m)
 SELECT DISTINCT tx, ty
 FROM site_summary s, area, sized,
-     generate_series(floor((ST_X(s.geom) + {HALF}) / size - m)::int,
-                     floor((ST_X(s.geom) + {HALF}) / size + m)::int) tx,
-     generate_series(floor(({HALF} - ST_Y(s.geom)) / size - m)::int,
-                     floor(({HALF} - ST_Y(s.geom)) / size + m)::int) ty
-WHERE s.geom && area.box AND tx BETWEEN 0 AND (1 << :z) - 1 AND ty BETWEEN 0 AND (1 << :z) - 1
+     generate_series(floor((ST_X(s.geom_3857) + {HALF}) / size - m)::int,
+                     floor((ST_X(s.geom_3857) + {HALF}) / size + m)::int) tx,
+     generate_series(floor(({HALF} - ST_Y(s.geom_3857)) / size - m)::int,
+                     floor(({HALF} - ST_Y(s.geom_3857)) / size + m)::int) ty
+WHERE s.geom_3857 && ST_Expand(area.box, size * 2)
+  AND tx BETWEEN 0 AND (1 << :z) - 1 AND ty BETWEEN 0 AND (1 << :z) - 1
+  AND ST_TileEnvelope(:z, tx, ty) && area.box
 """
 
 # Tiles of zoom :z crossing the box of a département of the area (the sea between them stays out).
