@@ -19,8 +19,16 @@ def cacheable(response: Response) -> Response:
 
 
 def allow_origins(bp: Blueprint) -> None:
-    """CORS on every answer of `bp` for the configured origins (none by default). flask-cors answers with the
-    requesting origin and `Vary: Origin`, and leaves the responses' own caching headers alone."""
+    """CORS on every answer of `bp` for the configured origins (none by default): flask-cors answers an allowed
+    origin with that origin, and leaves the responses' own caching headers alone. Every answer then carries
+    `Vary: Origin` (flask-cors adds it only for several origins, but even with one a shared cache must not give a
+    response without the header to the allowed origin)."""
+
+    @bp.after_request
+    def vary_on_origin(response: Response) -> Response:
+        if current_app.config["SETTINGS"].api.cors_origins:
+            response.vary.add("Origin")
+        return response
 
     @bp.record_once
     def register_cors(state) -> None:
