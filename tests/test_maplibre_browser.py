@@ -4,14 +4,19 @@ renders it; the features drawn are counted per zoom, and nothing goes wrong in t
 MapLibre GL JS 4.7.1 (npm) is vendored for this test only (tests/vendor/maplibre-gl/), never served by us."""
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 from flask import Flask, send_from_directory
 from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
 
 from .conftest import dispose_app, make_test_app, serving
 from .page_browser import CHROMIUM
+from .street_archive import build_street_archive
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 # WebGL without a GPU: SwiftShader.
@@ -75,20 +80,15 @@ def rendered(page, layer: str) -> int:
     return page.evaluate(f"() => map.queryRenderedFeatures({{layers: ['{layer}']}}).length")
 
 
-@pytest.fixture(scope="module")
-def integrator(database_url):
+@contextlib.contextmanager
+def integrator_and_service(database_url: str, **overrides):
     """The service (allowing the integrator's origin) and the integrator's page, each on its own port."""
-    import socket
-
     with socket.socket() as probe:  # the integrator's origin must be known before the service starts
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     origin = f"http://127.0.0.1:{port}"
-    app = make_test_app(database_url, api={"cors_origins": [origin]})
+    app = make_test_app(database_url, api={"cors_origins": [origin]}, **overrides)
     with serving(app) as service:
-        from werkzeug.serving import make_server
-        import threading
-
         site_server = make_server("127.0.0.1", port, integrator_site(f"{service}/tiles/style.json"), threaded=True)
         thread = threading.Thread(target=site_server.serve_forever, daemon=True)
         thread.start()
@@ -100,18 +100,27 @@ def integrator(database_url):
     dispose_app(app)
 
 
-def test_maplibre_on_another_origin_draws_the_catalogue_and_its_labels(webgl_browser, integrator):
-    origin, service = integrator
-    context = webgl_browser.new_context(viewport={"width": 900, "height": 700}, locale="fr-FR")
+@contextlib.contextmanager
+def integrator_page(browser, origin: str):
+    """The integrator's page in a fresh context, with every request, response and console error recorded."""
+    context = browser.new_context(viewport={"width": 900, "height": 700}, locale="fr-FR")
     page = context.new_page()
-    requests, responses, errors = [], [], []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("response", lambda r: responses.append((r.url, r.status)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.requests, page.responses, page.errors = [], [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("response", lambda r: page.responses.append((r.url, r.status)))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
     try:
         page.goto(origin + "/")
         settle(page)
+        yield page
+    finally:
+        context.close()
+
+
+def test_maplibre_on_another_origin_draws_the_catalogue_and_its_labels(webgl_browser, database_url):
+    with integrator_and_service(database_url) as (origin, service), integrator_page(webgl_browser, origin) as page:
+        assert "streets" not in page.evaluate("() => map.getStyle().sources")  # none configured
         national = rendered(page, "clusters")
         assert national > 10  # z5: France as clusters
         assert rendered(page, "area-labels") > 0  # région names, drawn with our glyphs
@@ -122,12 +131,25 @@ def test_maplibre_on_another_origin_draws_the_catalogue_and_its_labels(webgl_bro
         go(page, LYON, 14)
         assert rendered(page, "sites") > 5 and rendered(page, "clusters") == 0  # z14: one symbol per site
         assert rendered(page, "site-names") > 0
-    finally:
-        context.close()
 
-    assert errors == []
-    assert all(url.startswith((origin + "/", service + "/", "blob:", "data:")) for url in requests), requests
-    glyphs = [(url, status) for url, status in responses if "/tiles/glyphs/" in url]
+    assert page.errors == []
+    assert all(url.startswith((origin + "/", service + "/", "blob:", "data:")) for url in page.requests), page.requests
+    glyphs = [(url, status) for url, status in page.responses if "/tiles/glyphs/" in url]
     assert glyphs and all(status == 200 for _, status in glyphs)
-    tiles = [(url, status) for url, status in responses if url.endswith(".mvt")]
+    tiles = [(url, status) for url, status in page.responses if url.endswith(".mvt")]
     assert tiles and all(status in (200, 204) for _, status in tiles)
+
+
+def test_maplibre_draws_the_operators_street_basemap_under_the_catalogue(webgl_browser, database_url, engine,
+                                                                         tmp_path):
+    archive = build_street_archive(engine, tmp_path / "rues.pmtiles")
+    with integrator_and_service(database_url, appdata={"street_basemap": str(archive)}) as (origin, service), \
+            integrator_page(webgl_browser, origin) as page:
+        go(page, LYON, 9)
+        assert rendered(page, "streets-earth") > 0
+        assert rendered(page, "streets-places") > 0  # commune names, French labels from our glyphs
+        assert rendered(page, "clusters") > 0  # the catalogue over it
+        assert page.evaluate("() => map.getLayer('regions') === undefined")  # our filled régions give way
+    assert page.errors == []
+    ranges = [status for url, status in page.responses if url.endswith("/tiles/archives/street-basemap.pmtiles")]
+    assert ranges and set(ranges) == {206}
