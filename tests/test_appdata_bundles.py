@@ -158,3 +158,21 @@ def test_a_bundle_download_can_resume(bundles_client):
     url, _, whole = download(bundles_client, "departement", "69")
     part = bundles_client.get(url, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.data == whole.data[100:200]
+
+
+def test_the_manifest_and_the_bundles_content_match_the_openapi_document(bundles_client):
+    from openapi_core import Config, OpenAPI
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+    from openapi_schema_validator import OAS30Validator
+
+    spec = bundles_client.get("/api/v1/openapi.json").get_json()
+    openapi = OpenAPI.from_dict(spec, config=Config(
+        extra_media_type_deserializers={"application/problem+json": json.loads}))
+    _, bundle, downloaded = download(bundles_client, "region", "94")
+    for response in (bundles_client.get("/api/v1/bundles"), downloaded,
+                     bundles_client.get("/api/v1/bundles/departement/00")):
+        openapi.validate_response(WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response))
+    schemas = spec["components"]["schemas"]
+    validator = OAS30Validator({**schemas["Bundle"], "components": {"schemas": schemas}})
+    validator.validate(bundle)
+    assert bundle["area"]["name"] == "Corse" and bundle["solutions"]["features"]
