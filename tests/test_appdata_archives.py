@@ -119,3 +119,26 @@ def test_a_refresh_rebuilds_only_the_archives_whose_area_changed(fresh_database_
             assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
     finally:
         dispose_app(app)
+
+
+def test_the_archive_command_builds_one_archive(runner, database_url, monkeypatch, tmp_path):
+    from mapservice.cli import cli
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MAPSERVICE_APPDATA_ARCHIVE_DIR", str(tmp_path))
+    result = runner.invoke(cli, ["appdata", "archive", "solutions", "--region", "94", "--maxzoom", "8"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "solutions-94.pmtiles").exists() and "tiles" in result.output
+    header = Reader(MemorySource((tmp_path / "solutions-94.pmtiles").read_bytes())).header()
+    assert header["max_zoom"] == 8
+
+
+def test_the_refresh_command_builds_missing_bundles_then_nothing(runner, fresh_database_url, monkeypatch):
+    from mapservice.cli import cli
+
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    first = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
+    assert first.exit_code == 0, first.output
+    assert first.output.count("bundle ") >= 1 + 18 + 101
+    second = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
+    assert second.exit_code == 0 and second.output == ""
