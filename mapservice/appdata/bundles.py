@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ..catalogue import OFFER_COLUMNS
 from ..errors import NotFound
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
 
@@ -87,25 +87,51 @@ def area_info(conn: Connection, area: BundleArea) -> dict:
 
 # -- content -----------------------------------------------------------------------------------------------
 
+def _label(column: str, labels: dict[str, str]) -> str:
+    """SQL: the French label of a code, as the API gives it (NULL for an unknown or NULL code)."""
+    def quoted(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+    return f"CASE {column} " + " ".join(f"WHEN {quoted(code)} THEN {quoted(label)}" for code, label in
+                                         labels.items()) + " END"
+
+
+# Each feature is written as JSON by PostgreSQL (in C, in parallel), with the property names of the API's lists
+# (mapservice/web/features.py) plus the detail, and the coordinates at full precision.
 SOLUTIONS = f"""
-SELECT {OFFER_COLUMNS}, s.description, s.end_date, s.hours_per_week, s.school_hours_per_week, s.eligibility,
-       s.how_to_apply, s.is_example, site.id AS site_id, site.name AS site_name, site.kind AS site_kind,
-       site.address, site.postcode, site.position_precision, c.code AS commune_code, c.name AS commune_name,
-       ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat
+SELECT json_build_object('type', 'Feature', 'id', s.id,
+    'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(ST_X(site.geom), ST_Y(site.geom))),
+    'properties', json_build_object(
+        'id', s.id, 'type', s.type, 'type_label', {_label("s.type", SOLUTION_TYPES)}, 'title', s.title,
+        'voie', s.voie, 'voie_label', {_label("s.voie", VOIES)}, 'level', s.level, 'domain', s.domain,
+        'capacity', s.capacity, 'vacant_places', s.vacant_places, 'start_date', s.start_date,
+        'service_civique_formula', s.service_civique_formula,
+        'service_civique_formula_label', {_label("s.service_civique_formula", SERVICE_CIVIQUE_FORMULAS)},
+        'min_age', s.min_age, 'max_age', s.max_age, 'site_id', site.id, 'site_name', site.name,
+        'site_kind', site.kind, 'address', site.address, 'postcode', site.postcode, 'commune_code', c.code,
+        'commune_name', c.name, 'position_precision', site.position_precision, 'last_checked_at', s.last_checked_at,
+        'is_example', s.is_example, 'description', s.description, 'end_date', s.end_date,
+        'hours_per_week', s.hours_per_week, 'school_hours_per_week', s.school_hours_per_week,
+        'eligibility', s.eligibility, 'how_to_apply', s.how_to_apply))::text
 FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
 WHERE s.status = 'published' AND site.status = 'published' AND {{area}}
 ORDER BY s.id
 """
 
-SITES = """
-SELECT site.id, site.name, site.kind, site.address, site.postcode, site.phone, site.email, site.website,
-       site.opening_hours, site.accessibility, site.position_precision, site.is_example, site.last_checked_at,
-       c.code AS commune_code, c.name AS commune_name, c.departement_code, c.academie_code,
-       ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       array_agg(s.id ORDER BY s.type, s.title, s.id) AS solution_ids
-FROM site JOIN commune c ON c.code = site.commune_code JOIN solution s ON s.site_id = site.id
-WHERE site.status = 'published' AND s.status = 'published' AND {area}
-GROUP BY site.id, c.code
+SITES = f"""
+SELECT json_build_object('type', 'Feature', 'id', site.id,
+    'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(ST_X(site.geom), ST_Y(site.geom))),
+    'properties', json_build_object(
+        'id', site.id, 'name', site.name, 'kind', site.kind, 'kind_label', {_label("site.kind", SITE_KINDS)},
+        'address', site.address, 'postcode', site.postcode, 'commune_code', c.code, 'commune_name', c.name,
+        'departement_code', c.departement_code, 'academie_code', c.academie_code,
+        'contact', json_build_object('phone', site.phone, 'email', site.email, 'website', site.website),
+        'opening_hours', site.opening_hours, 'accessibility', site.accessibility,
+        'position_precision', site.position_precision, 'last_checked_at', site.last_checked_at,
+        'is_example', site.is_example, 'solution_ids', offered.ids))::text
+FROM site JOIN commune c ON c.code = site.commune_code
+JOIN LATERAL (SELECT array_agg(s.id ORDER BY s.type, s.title, s.id) AS ids FROM solution s
+              WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
+WHERE site.status = 'published' AND {{area}}
 ORDER BY site.id
 """
 
@@ -141,41 +167,6 @@ ORDER BY p.id
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _point(row) -> dict:
-    # Full precision: the app ranks by distance offline exactly as the service does (GeographicLib both).
-    return {"type": "Point", "coordinates": [row.lon, row.lat]}
-
-
-def solution_feature(r) -> dict:
-    """A solution as the API's lists give it (same property names), with the detail an offline app shows."""
-    return {"type": "Feature", "id": r.id, "geometry": _point(r), "properties": {
-        "id": r.id, "type": r.type, "type_label": SOLUTION_TYPES[r.type], "title": r.title, "voie": r.voie,
-        "voie_label": VOIES.get(r.voie), "level": r.level, "domain": r.domain, "capacity": r.capacity,
-        "vacant_places": r.vacant_places, "start_date": _iso(r.start_date),
-        "service_civique_formula": r.service_civique_formula,
-        "service_civique_formula_label": SERVICE_CIVIQUE_FORMULAS.get(r.service_civique_formula),
-        "min_age": r.min_age, "max_age": r.max_age, "site_id": r.site_id, "site_name": r.site_name,
-        "site_kind": r.site_kind, "address": r.address, "postcode": r.postcode, "commune_code": r.commune_code,
-        "commune_name": r.commune_name, "position_precision": r.position_precision,
-        "last_checked_at": _iso(r.last_checked_at), "is_example": r.is_example,
-        "description": r.description, "end_date": _iso(r.end_date), "hours_per_week": r.hours_per_week,
-        "school_hours_per_week": r.school_hours_per_week, "eligibility": r.eligibility,
-        "how_to_apply": r.how_to_apply,
-    }}
-
-
-def site_feature(r) -> dict:
-    return {"type": "Feature", "id": r.id, "geometry": _point(r), "properties": {
-        "id": r.id, "name": r.name, "kind": r.kind, "kind_label": SITE_KINDS[r.kind], "address": r.address,
-        "postcode": r.postcode, "commune_code": r.commune_code, "commune_name": r.commune_name,
-        "departement_code": r.departement_code, "academie_code": r.academie_code,
-        "contact": {"phone": r.phone, "email": r.email, "website": r.website},
-        "opening_hours": r.opening_hours, "accessibility": r.accessibility,
-        "position_precision": r.position_precision, "last_checked_at": _iso(r.last_checked_at),
-        "is_example": r.is_example, "solution_ids": list(r.solution_ids),
-    }}
 
 
 def coverage(conn: Connection, area: BundleArea) -> dict:
@@ -232,31 +223,62 @@ class Bundle:
     size: int
 
 
+class _CommaJoined:
+    """A file that takes COPY's output, one JSON feature per line, and writes the features comma-separated."""
+
+    def __init__(self, out):
+        self.out, self.pending, self.rows = out, b"", 0
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.rows += data.count(b"\n")
+            data = self.pending + data
+            self.pending = data[-1:]  # held back: the very last one is the last line's end
+            self.out.write(data[:-1].replace(b"\n", b","))
+
+
+def _write_features(out, conn: Connection, sql: str, area: BundleArea) -> int:
+    """Write the features `sql` makes as JSON into `out`, comma-separated; how many. COPY streams them in
+    the caller's transaction with the query's normal (parallel) plan; JSON text holds no raw newline, and the
+    CSV quote and delimiter chosen never occur in it, so each line is a feature as PostgreSQL wrote it."""
+    statement = text(sql.format(area=AREA_COMMUNES[area.kind])).bindparams(code=area.code)
+    query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    joined = _CommaJoined(out)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
+                           joined)
+    finally:
+        cursor.close()
+    return joined.rows
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def build(conn: Connection, area: BundleArea) -> Bundle:
     """Build and keep the area's bundle from the catalogue as `conn` sees it (one snapshot: the caller's
     transaction, REPEATABLE READ for a consistent cursor)."""
     started = time.perf_counter()
     info = area_info(conn, area)
     cursor = catalogue_cursor(conn)
-    where = AREA_COMMUNES[area.kind]
-    binds = {"code": area.code}
-    solutions = [solution_feature(r) for r in conn.execute(text(SOLUTIONS.format(area=where)), binds)]
-    sites = [site_feature(r) for r in conn.execute(text(SITES.format(area=where)), binds)]
     covered = coverage(conn, area)
-    built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    document = {
-        # No build date inside: the same content always makes the same bytes, hence the same digest.
-        "format": FORMAT, "format_version": FORMAT_VERSION, "area": info,
-        # Opaque to the app: it sends it back to follow the changes made after this bundle.
-        "cursor": str(cursor),
-        "solutions": {"type": "FeatureCollection", "features": solutions},
-        "sites": {"type": "FeatureCollection", "features": sites},
-        "coverage": covered,
-        "places": places(conn, area),
-    }
-    body = gzip.compress(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode(),
-                         compresslevel=6, mtime=0)
+    buffer = io.BytesIO()
+    # mtime=0 and no build date inside: the same content always makes the same bytes, hence the same digest.
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as out:
+        out.write(b'{"format":' + _json(FORMAT) + b',"format_version":' + _json(FORMAT_VERSION)
+                  + b',"area":' + _json(info)
+                  # Opaque to the app: it sends it back to follow the changes made after this bundle.
+                  + b',"cursor":' + _json(str(cursor))
+                  + b',"solutions":{"type":"FeatureCollection","features":[')
+        solutions = _write_features(out, conn, SOLUTIONS, area)
+        out.write(b']},"sites":{"type":"FeatureCollection","features":[')
+        sites = _write_features(out, conn, SITES, area)
+        out.write(b']},"coverage":' + _json(covered) + b',"places":' + _json(places(conn, area)) + b"}")
+    body = buffer.getvalue()
     digest = hashlib.sha256(body).hexdigest()[:32]
+    built_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     build_ms = round((time.perf_counter() - started) * 1000)
     conn.execute(text("""
         INSERT INTO app_bundle (digest, area_kind, area_code, cursor, checked_cursor, reference_version,
@@ -266,14 +288,13 @@ def build(conn: Connection, area: BundleArea) -> Bundle:
         ON CONFLICT (digest) DO UPDATE SET built_at = EXCLUDED.built_at, checked_cursor = EXCLUDED.checked_cursor"""),
                  {"digest": digest, "kind": area.kind, "code": area.code, "cursor": cursor,
                   "reference": reference_version(conn), "coverage": _digest(covered), "built_at": built_at,
-                  "build_ms": build_ms, "solutions": len(solutions), "sites": len(sites), "size": len(body),
-                  "body": body})
+                  "build_ms": build_ms, "solutions": solutions, "sites": sites, "size": len(body), "body": body})
     conn.execute(text("""
         DELETE FROM app_bundle WHERE area_kind = :kind AND area_code = :code AND digest NOT IN (
             SELECT digest FROM app_bundle WHERE area_kind = :kind AND area_code = :code
             ORDER BY built_at DESC, cursor DESC LIMIT :keep)"""),
                  {"kind": area.kind, "code": area.code, "keep": KEEP_PER_AREA})
-    return Bundle(digest, area, cursor, built_at, build_ms, len(solutions), len(sites), len(body))
+    return Bundle(digest, area, cursor, built_at, build_ms, solutions, sites, len(body))
 
 
 # -- freshness ---------------------------------------------------------------------------------------------
