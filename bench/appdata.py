@@ -4,8 +4,9 @@ national catalogue, built on the synthetic catalogue (bench/synthetic.py), each 
     python bench/appdata.py --sites 200000                 # bundles + national catalogue archive z0-14
     python bench/appdata.py --sites 200000 --no-archive    # bundles only
 
-Bundles: the build (SQL, GeoJSON, gzip, storing the bytes) in one REPEATABLE READ transaction, rolled back
-afterwards; peer: the same three SELECTs alone (rows fetched, nothing built), i.e. the floor of any builder.
+Bundles: the build (PostgreSQL writes each feature's JSON, streamed by COPY through gzip, stored) in one
+REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (solutions, sites, communes)
+fetched by a plain client, i.e. the floor of any builder that reads the rows.
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
 of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
 extrapolated — what seeding a CDN through the live endpoint would cost.
@@ -33,10 +34,10 @@ AREAS = [bundles.BundleArea("departement", "69"), bundles.BundleArea("region", "
          bundles.BundleArea("france", bundles.FRANCE)]
 
 
-def bench_bundles(engine) -> None:
+def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
     print("| area | solutions | sites | communes | gzip size | build | SELECTs alone | build / SELECTs |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for area in AREAS:
+    for area in areas:
         where = bundles.AREA_COMMUNES[area.kind]
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             started = time.perf_counter()
@@ -87,13 +88,17 @@ def main() -> None:
     parser.add_argument("--maxzoom", type=int, default=14)
     parser.add_argument("--sample", type=int, default=2000, help="tiles requested from the live endpoint")
     parser.add_argument("--no-archive", action="store_true")
+    parser.add_argument("--no-bundles", action="store_true")
+    parser.add_argument("--area", action="append", help="kind:code, e.g. france:FR (default: 69, 84, FR)")
     args = parser.parse_args()
     url = harness.catalogue_url(args.sites)
     engine = make_engine(url)
     with engine.connect() as conn:
         print(conn.execute(text("SELECT (SELECT count(*) FROM site), (SELECT count(*) FROM solution)")).one(),
               "sites, solutions;", open("/proc/loadavg").read().split()[:3], "load average")
-    bench_bundles(engine)
+    if not args.no_bundles:
+        areas = [bundles.BundleArea(*a.split(":")) for a in args.area] if args.area else AREAS
+        bench_bundles(engine, areas)
     if not args.no_archive:
         bench_archive(engine, url, args.maxzoom, args.sample)
     engine.dispose()

@@ -241,7 +241,9 @@ def _write_features(out, conn: Connection, sql: str, area: BundleArea) -> int:
     """Write the features `sql` makes as JSON into `out`, comma-separated; how many. COPY streams them in
     the caller's transaction with the query's normal (parallel) plan; JSON text holds no raw newline, and the
     CSV quote and delimiter chosen never occur in it, so each line is a feature as PostgreSQL wrote it."""
-    statement = text(sql.format(area=AREA_COMMUNES[area.kind])).bindparams(code=area.code)
+    statement = text(sql.format(area=AREA_COMMUNES[area.kind]))
+    if area.kind != "france":
+        statement = statement.bindparams(code=area.code)
     query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     joined = _CommaJoined(out)
     cursor = conn.connection.cursor()
@@ -258,11 +260,12 @@ def _json(value) -> bytes:
 
 
 def build(conn: Connection, area: BundleArea) -> Bundle:
-    """Build and keep the area's bundle from the catalogue as `conn` sees it (one snapshot: the caller's
-    transaction, REPEATABLE READ for a consistent cursor)."""
+    """Build and keep the area's bundle from the catalogue as `conn` sees it: ideally one snapshot (REPEATABLE
+    READ, as the refresh does); in READ COMMITTED the cursor is read first, so the content is never older than
+    it (the app may then see again a change the bundle already holds, which it applies harmlessly)."""
     started = time.perf_counter()
-    info = area_info(conn, area)
     cursor = catalogue_cursor(conn)
+    info = area_info(conn, area)
     covered = coverage(conn, area)
     buffer = io.BytesIO()
     # mtime=0 and no build date inside: the same content always makes the same bytes, hence the same digest.

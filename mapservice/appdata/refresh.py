@@ -9,6 +9,7 @@ import threading
 from typing import Callable
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 
 from ..settings import Settings
@@ -39,10 +40,14 @@ def refresh(engine: Engine, settings: Settings, with_bundles: bool = True, with_
                 with _snapshot(engine) as conn:
                     areas = bundles.all_areas(conn)
                 for area in areas:
-                    with _snapshot(engine) as conn, conn.begin():
-                        for bundle in bundles.refresh(conn, [area]):
-                            log(f"bundle {area.kind} {area.code}: {bundle.size} bytes, {bundle.solutions} "
-                                f"solutions, built in {bundle.build_ms} ms")
+                    try:
+                        with _snapshot(engine) as conn, conn.begin():
+                            for bundle in bundles.refresh(conn, [area]):
+                                log(f"bundle {area.kind} {area.code}: {bundle.size} bytes, {bundle.solutions} "
+                                    f"solutions, built in {bundle.build_ms} ms")
+                    except OperationalError as exc:
+                        # A request built the same bundle meanwhile (serialization failure): it is up to date.
+                        log(f"bundle {area.kind} {area.code}: skipped ({exc.orig.__class__.__name__})")
             if with_archives:
                 with _snapshot(engine) as conn:
                     areas = archives.archive_areas(conn)
