@@ -95,45 +95,53 @@ def _label(column: str, labels: dict[str, str]) -> str:
                                          labels.items()) + " END"
 
 
-# Each feature is written as JSON by PostgreSQL (in C, in parallel), with the property names of the API's lists
-# (mapservice/web/features.py) plus the detail, and the coordinates at full precision.
-SOLUTIONS = f"""
-SELECT json_build_object('type', 'Feature', 'id', s.id,
-    'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(ST_X(site.geom), ST_Y(site.geom))),
-    'properties', json_build_object(
-        'id', s.id, 'type', s.type, 'type_label', {_label("s.type", SOLUTION_TYPES)}, 'title', s.title,
-        'voie', s.voie, 'voie_label', {_label("s.voie", VOIES)}, 'level', s.level, 'domain', s.domain,
-        'capacity', s.capacity, 'vacant_places', s.vacant_places, 'start_date', s.start_date,
-        'service_civique_formula', s.service_civique_formula,
-        'service_civique_formula_label', {_label("s.service_civique_formula", SERVICE_CIVIQUE_FORMULAS)},
-        'min_age', s.min_age, 'max_age', s.max_age, 'site_id', site.id, 'site_name', site.name,
-        'site_kind', site.kind, 'address', site.address, 'postcode', site.postcode, 'commune_code', c.code,
-        'commune_name', c.name, 'position_precision', site.position_precision, 'last_checked_at', s.last_checked_at,
-        'is_example', s.is_example, 'description', s.description, 'end_date', s.end_date,
-        'hours_per_week', s.hours_per_week, 'school_hours_per_week', s.school_hours_per_week,
-        'eligibility', s.eligibility, 'how_to_apply', s.how_to_apply))::text
-FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
-WHERE s.status = 'published' AND site.status = 'published' AND {{area}}
-ORDER BY s.id
+def _features(properties: list[tuple[str, str]], source: str, order: str) -> str:
+    """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
+    `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
+    after the rows are sorted); coordinates at full precision. The result still takes `.format(area=...)`."""
+    columns = ", ".join(f'{expression} AS "{name}"' for name, expression in properties)
+    picked = ", ".join(f'r."{name}"' for name, _ in properties)
+    return f"""
+SELECT '{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
+       || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}'
+FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source} ORDER BY {order}) r,
+     LATERAL (SELECT {picked}) p
 """
 
-SITES = f"""
-SELECT json_build_object('type', 'Feature', 'id', site.id,
-    'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(ST_X(site.geom), ST_Y(site.geom))),
-    'properties', json_build_object(
-        'id', site.id, 'name', site.name, 'kind', site.kind, 'kind_label', {_label("site.kind", SITE_KINDS)},
-        'address', site.address, 'postcode', site.postcode, 'commune_code', c.code, 'commune_name', c.name,
-        'departement_code', c.departement_code, 'academie_code', c.academie_code,
-        'contact', json_build_object('phone', site.phone, 'email', site.email, 'website', site.website),
-        'opening_hours', site.opening_hours, 'accessibility', site.accessibility,
-        'position_precision', site.position_precision, 'last_checked_at', site.last_checked_at,
-        'is_example', site.is_example, 'solution_ids', offered.ids))::text
-FROM site JOIN commune c ON c.code = site.commune_code
-JOIN LATERAL (SELECT array_agg(s.id ORDER BY s.type, s.title, s.id) AS ids FROM solution s
-              WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
-WHERE site.status = 'published' AND {{area}}
-ORDER BY site.id
-"""
+
+# The property names of the API's lists (mapservice/web/features.py), plus the detail.
+SOLUTION_PROPERTIES = [
+    ("id", "s.id"), ("type", "s.type"), ("type_label", _label("s.type", SOLUTION_TYPES)), ("title", "s.title"),
+    ("voie", "s.voie"), ("voie_label", _label("s.voie", VOIES)), ("level", "s.level"), ("domain", "s.domain"),
+    ("capacity", "s.capacity"), ("vacant_places", "s.vacant_places"), ("start_date", "s.start_date"),
+    ("service_civique_formula", "s.service_civique_formula"),
+    ("service_civique_formula_label", _label("s.service_civique_formula", SERVICE_CIVIQUE_FORMULAS)),
+    ("min_age", "s.min_age"), ("max_age", "s.max_age"), ("site_id", "site.id"), ("site_name", "site.name"),
+    ("site_kind", "site.kind"), ("address", "site.address"), ("postcode", "site.postcode"),
+    ("commune_code", "c.code"), ("commune_name", "c.name"), ("position_precision", "site.position_precision"),
+    ("last_checked_at", "s.last_checked_at"), ("is_example", "s.is_example"), ("description", "s.description"),
+    ("end_date", "s.end_date"), ("hours_per_week", "s.hours_per_week"),
+    ("school_hours_per_week", "s.school_hours_per_week"), ("eligibility", "s.eligibility"),
+    ("how_to_apply", "s.how_to_apply"),
+]
+SOLUTIONS = _features(SOLUTION_PROPERTIES, """
+    FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
+    WHERE s.status = 'published' AND site.status = 'published' AND {area}""", "s.id")
+
+SITE_PROPERTIES = [
+    ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"), ("kind_label", _label("site.kind", SITE_KINDS)),
+    ("address", "site.address"), ("postcode", "site.postcode"), ("commune_code", "c.code"),
+    ("commune_name", "c.name"), ("departement_code", "c.departement_code"), ("academie_code", "c.academie_code"),
+    ("contact", "json_build_object('phone', site.phone, 'email', site.email, 'website', site.website)"),
+    ("opening_hours", "site.opening_hours"), ("accessibility", "site.accessibility"),
+    ("position_precision", "site.position_precision"), ("last_checked_at", "site.last_checked_at"),
+    ("is_example", "site.is_example"), ("solution_ids", "offered.ids"),
+]
+SITES = _features(SITE_PROPERTIES, """
+    FROM site JOIN commune c ON c.code = site.commune_code
+    JOIN LATERAL (SELECT array_agg(s.id ORDER BY s.type, s.title, s.id) AS ids FROM solution s
+                  WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
+    WHERE site.status = 'published' AND {area}""", "site.id")
 
 # The search index: the area's communes with their town hall (where a search from them starts), their
 # postcodes and their normalised name (the service's search_normalise, for matching offline as online).
