@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, send_from_directory
-from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from .conftest import dispose_app, make_test_app, serving
@@ -56,11 +55,10 @@ def integrator_site(style_url: str) -> Flask:
 
 
 @pytest.fixture(scope="module")
-def webgl_browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=WEBGL_ARGS)
-        yield chromium
-        chromium.close()
+def webgl_browser(playwright_driver):
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=WEBGL_ARGS)
+    yield chromium
+    chromium.close()
 
 
 def settle(page) -> None:
