@@ -41,7 +41,7 @@ def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
         where = bundles.AREA_COMMUNES[area.kind]
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             started = time.perf_counter()
-            for sql in (bundles.SOLUTIONS, bundles.SITES.replace("{{", "{").replace("}}", "}"), bundles.PLACES):
+            for sql in (bundles.SOLUTIONS, bundles.SITES, bundles.PLACES):
                 conn.execute(text(sql.format(area=where)), {"code": area.code}).all()
             floor_s = time.perf_counter() - started
             conn.rollback()
