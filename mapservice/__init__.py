@@ -17,7 +17,7 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask_compress import Compress
 
     from . import db
-    from .web import api, connection, error_reports, imports, map_page, problems, reporting, tiles, workspace
+    from .web import api, appdata, connection, error_reports, imports, map_page, problems, reporting, tiles, workspace
 
     if isinstance(config, Settings):
         settings = config
@@ -29,6 +29,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    if settings.server.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.server.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
     connection.init_app(app)
     app.config["COMPRESS_MIMETYPES"] = [
@@ -46,4 +51,12 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     reporting.init_app(app)
     workspace.init_app(app)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(appdata.bp, url_prefix="/api/v1")
+    if settings.appdata.refresh_s > 0:
+        from .appdata.refresh import Refresher
+
+        refresher = Refresher(app.extensions["mapservice.engine"], settings, settings.appdata.refresh_s,
+                              on_error=lambda exc: app.logger.exception("appdata refresh failed", exc_info=exc))
+        app.extensions["mapservice.appdata_refresher"] = refresher
+        refresher.start()
     return app

@@ -204,6 +204,45 @@ def import_history():
         for run in recent_runs(conn):
             click.echo(f"{run['id']:>5}  {run['imported_at']:%Y-%m-%d %H:%M}  {run['status']:<8}  {run['source']:<22} "
                        f"{run['file_name']}  par {run['imported_by']}  {json.dumps(run['counts'])}")
+# -- the app's data ----------------------------------------------------------------------------------------
+
+@cli.group()
+def appdata():
+    """Offline bundles and PMTiles archives for the mobile app and map clients."""
+
+
+@appdata.command(with_appcontext=False)
+@click.option("--bundles/--no-bundles", "with_bundles", default=True, help="Offline bundles (default: yes).")
+@click.option("--archives/--no-archives", "with_archives", default=True, help="PMTiles archives (default: yes).")
+def refresh(with_bundles, with_archives):
+    """Rebuild the bundles and archives whose area changed since they were built (all, the first time)."""
+    from .appdata import refresh as appdata_refresh
+
+    settings = _settings()
+    if not appdata_refresh.refresh(_engine(settings), settings, with_bundles, with_archives, log=click.echo):
+        click.echo("Another refresh is running: nothing done.")
+
+
+@appdata.command(with_appcontext=False)
+@click.argument("tileset", type=click.Choice(["solutions", "basemap"]))
+@click.option("--region", default=None, help="Code of a région (default: all of France).")
+@click.option("--maxzoom", type=int, default=None, help="Deepest zoom (default: MAPSERVICE_APPDATA_ARCHIVE_MAXZOOM).")
+def archive(tileset, region, maxzoom):
+    """Build one PMTiles archive now, whether or not it is out of date."""
+    import dataclasses
+
+    from .appdata import archives, bundles
+    from .appdata.refresh import archive_settings
+
+    settings = _settings()
+    options = archive_settings(settings)
+    if maxzoom is not None:
+        options = dataclasses.replace(options, maxzoom=maxzoom)
+    area = bundles.BundleArea("region", region) if region else bundles.BundleArea("france", bundles.FRANCE)
+    engine = _engine(settings)
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        built = archives.build(conn, tileset, area, options)
+    click.echo(f"{built.path}: {built.tiles} tiles, {built.size} bytes, z0-{built.maxzoom}, {built.build_s} s")
 
 
 def prepare(settings: Settings) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Identity, Index,
     Integer, MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, func, text,
 )
-from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB
+from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.types import UserDefinedType
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -579,6 +579,32 @@ class ImportChange(Base):
 
 
 # Tables kept in SQL only, by the reporting triggers (what changed since the distances were last refreshed):
+# -- The mobile app's offline data ---------------------------------------------------------------------
+
+class AppBundle(Base):
+    """An offline bundle of one area (mapservice.appdata.bundles), kept by the digest of its bytes."""
+
+    __tablename__ = "app_bundle"
+    __table_args__ = (
+        CheckConstraint("area_kind IN ('departement', 'region', 'france')", name="area_kind"),
+        Index("ix_app_bundle_area", "area_kind", "area_code", "built_at"),
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area_kind: Mapped[str] = mapped_column(String(12))
+    area_code: Mapped[str] = mapped_column(String(3))
+    cursor: Mapped[int] = mapped_column(BigInteger)  # the catalogue as of this cursor
+    checked_cursor: Mapped[int] = mapped_column(BigInteger)  # still the area's content as of this one
+    reference_version: Mapped[str | None] = mapped_column(Text)
+    coverage_digest: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    build_ms: Mapped[int] = mapped_column(Integer)
+    solutions: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(BYTEA)
+
+
+# Tables kept in SQL only, by the migrations and their triggers (tile pyramids and the catalogue change log):
 # nothing writes them through these models, and the autogenerate comparison leaves them out.
 SQL_ONLY_TABLES = {"reporting_state", "reporting_pending"}
 

@@ -48,6 +48,10 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # How many reverse proxies (nginx, a CDN) stand in front and set X-Forwarded-For/-Proto/-Host/-Prefix:
+    # absolute URLs (TileJSON, style, manifest, next links) then name the host the client asked for. 0: none,
+    # the headers are ignored (a client could otherwise forge them).
+    proxy_hops: int = 0
 
 
 class SecuritySettings(BaseSettings):
@@ -113,6 +117,29 @@ class TileSettings(BaseSettings):
         "MAPSERVICE_RASTER_BASEMAP_URL", "raster_basemap_url"))
     raster_basemap_attribution: str | None = Field(default=None, validation_alias=AliasChoices(
         "MAPSERVICE_RASTER_BASEMAP_ATTRIBUTION", "raster_basemap_attribution"))
+
+
+class AppDataSettings(BaseSettings):
+    """What map clients and the mobile app take away: the PMTiles archives (where they are written, how deep,
+    the public address they are published at when a static host or CDN serves them instead of us), how often a
+    background thread of the service rebuilds the out-of-date archives and offline bundles (0: never, use the
+    `mapservice appdata refresh` command), and an optional self-hosted street basemap (a PMTiles archive of
+    OpenStreetMap, e.g. a Protomaps build: a local file we serve, or its URL on our own static host)."""
+
+    model_config = _group("MAPSERVICE_APPDATA_")
+
+    archive_dir: Path | None = None  # default: <data_dir>/archives
+    archive_maxzoom: int = 14
+    archive_public_url: str | None = None  # e.g. "https://cdn.example.fr/tiles/": <url><name>.pmtiles
+    refresh_s: int = 0
+    street_basemap: str | None = Field(default=None, validation_alias=AliasChoices(
+        "MAPSERVICE_STREET_BASEMAP", "street_basemap"))
+    street_basemap_attribution: str = Field(
+        default="© les contributeurs d'OpenStreetMap", validation_alias=AliasChoices(
+            "MAPSERVICE_STREET_BASEMAP_ATTRIBUTION", "street_basemap_attribution"))
+
+    def resolved_archive_dir(self, data_dir: Path) -> Path:
+        return (self.archive_dir or data_dir / "archives").expanduser().resolve()
 
 
 class PageSettings(BaseSettings):
@@ -187,7 +214,8 @@ class ImportSettings(BaseSettings):
 GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
           "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings,
           "workspace": WorkspaceSettings, "mail": MailSettings,
-          "imports": ImportSettings}
+          "imports": ImportSettings,
+          "appdata": AppDataSettings}
 
 
 @dataclass(frozen=True)
@@ -202,6 +230,7 @@ class Settings:
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
+    appdata: AppDataSettings = field(default_factory=AppDataSettings)
 
     @classmethod
     def from_env(cls, **overrides: dict) -> Settings:

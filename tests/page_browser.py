@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from mapservice import create_app
 
@@ -38,23 +38,14 @@ def live_server(database_url):
     app.extensions["mapservice.engine"].dispose()
 
 
-# The session's Chromium. Each test module that imports the fixture gets its own definition of it, but Playwright's
-# sync API runs one instance per thread: the first module to need it starts it, the others reuse it.
-_RUNNING: list[Browser] = []
-
-
+# Chromium, launched from the session's one Playwright driver (conftest.playwright_driver): Playwright's sync
+# API runs one driver per thread.
 @pytest.fixture(scope="session")
-def browser():
-    if _RUNNING:
-        yield _RUNNING[0]
-        return
-    with sync_playwright() as playwright:
-        # launch() gives the browser a fresh temporary profile (user-data-dir) and removes it afterwards.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        _RUNNING.append(chromium)
-        yield chromium
-        _RUNNING.clear()
-        chromium.close()
+def browser(playwright_driver):
+    # launch() gives the browser a fresh temporary profile (user-data-dir) and removes it afterwards.
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @dataclass

@@ -18,15 +18,30 @@ def cacheable(response: Response) -> Response:
     return response
 
 
-def public_api(bp: Blueprint) -> None:
-    """Conditional GETs and caching for every answer of `bp`; CORS for the configured origins (none by default)."""
-    bp.after_request(cacheable)
+def allow_origins(bp: Blueprint) -> None:
+    """CORS on every answer of `bp` for the configured origins (none by default): flask-cors answers an allowed
+    origin with that origin, and leaves the responses' own caching headers alone. Every answer then carries
+    `Vary: Origin` (flask-cors adds it only for several origins, but even with one a shared cache must not give a
+    response without the header to the allowed origin)."""
+
+    @bp.after_request
+    def vary_on_origin(response: Response) -> Response:
+        if current_app.config["SETTINGS"].api.cors_origins:
+            response.vary.add("Origin")
+        return response
 
     @bp.record_once
-    def allow_origins(state) -> None:
+    def register_cors(state) -> None:
         app: Flask = state.app
         origins = app.config["SETTINGS"].api.cors_origins
         if origins:
             prefix = state.url_prefix or ""
-            CORS(app, resources={f"{prefix}/*": {"origins": origins}}, expose_headers=["ETag"],
+            CORS(app, resources={f"{prefix}/*": {"origins": origins}}, vary_header=True,
+                 expose_headers=["ETag", "Content-Length", "Content-Range", "Accept-Ranges"],
                  methods=["GET", "HEAD", "OPTIONS"])
+
+
+def public_api(bp: Blueprint) -> None:
+    """Conditional GETs and caching for every answer of `bp`; CORS for the configured origins."""
+    bp.after_request(cacheable)
+    allow_origins(bp)

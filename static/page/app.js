@@ -311,7 +311,7 @@
     const catalogueUrl = catalogue ? catalogue._url.split("?")[0] : null;
 
     // The tile layers are added once the map is on screen: a phone downloads no tile for a hidden map.
-    const tileLayers = [window.vector_grid_protobuf_basemap, catalogue].filter(Boolean);
+    const tileLayers = [window.streetBasemap, window.vector_grid_protobuf_basemap, catalogue].filter(Boolean);
     let tilesDeferred = true;
     showTiles();
 

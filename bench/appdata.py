@@ -1,0 +1,108 @@
+"""The app's data at scale: offline bundles (France, a région, a département) and the PMTiles archive of the
+national catalogue, built on the synthetic catalogue (bench/synthetic.py), each against a peer in the same run.
+
+    python bench/appdata.py --sites 200000                 # bundles + national catalogue archive z0-14
+    python bench/appdata.py --sites 200000 --no-archive    # bundles only
+
+Bundles: the build (PostgreSQL writes each feature's JSON, streamed by COPY through gzip, stored) in one
+REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (solutions, sites, communes)
+fetched by a plain client, i.e. the floor of any builder that reads the rows.
+Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
+of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
+extrapolated — what seeding a CDN through the live endpoint would cost.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import text  # noqa: E402
+
+import harness  # noqa: E402
+from mapservice import create_app  # noqa: E402
+from mapservice.appdata import archives, bundles  # noqa: E402
+from mapservice.db import make_engine  # noqa: E402
+
+AREAS = [bundles.BundleArea("departement", "69"), bundles.BundleArea("region", "84"),
+         bundles.BundleArea("france", bundles.FRANCE)]
+
+
+def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
+    print("| area | solutions | sites | communes | gzip size | build | SELECTs alone | build / SELECTs |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for area in areas:
+        where = bundles.AREA_COMMUNES[area.kind]
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+            started = time.perf_counter()
+            for sql in (bundles.SOLUTIONS, bundles.SITES, bundles.PLACES):
+                conn.execute(text(sql.format(area=where)), {"code": area.code}).all()
+            floor_s = time.perf_counter() - started
+            conn.rollback()
+            with conn.begin():
+                started = time.perf_counter()
+                built = bundles.build(conn, area)
+                build_s = time.perf_counter() - started
+                communes = conn.execute(text(f"SELECT count(*) FROM commune c WHERE {where}"),
+                                        {"code": area.code}).scalar()
+                conn.rollback()
+        print(f"| {area.kind} {area.code} | {built.solutions:,} | {built.sites:,} | {communes:,} | "
+              f"{built.size / 1e6:.1f} MB | {build_s:.1f} s | {floor_s:.1f} s | {build_s / floor_s:.1f}× |",
+              flush=True)
+
+
+def bench_archive(engine, url: str, maxzoom: int, sample: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        settings = archives.ArchiveSettings(directory=Path(directory), maxzoom=maxzoom, cluster_max_zoom=11,
+                                            max_features=5000)
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            started = time.perf_counter()
+            built = archives.build(conn, "solutions", bundles.BundleArea("france", bundles.FRANCE), settings)
+            build_s = time.perf_counter() - started
+            candidates = archives.candidate_tiles(conn, "solutions", built.area, maxzoom, 11)
+    print(f"national catalogue archive z0–{maxzoom}: {built.tiles:,} tiles with content "
+          f"({len(candidates):,} candidates), {built.size / 1e6:.1f} MB, built in {build_s:.0f} s "
+          f"({built.tiles / build_s:.0f} tiles/s)", flush=True)
+    app = create_app({"database": {"url": url}, "tiles": {"cache_mb": 1}})
+    client = app.test_client()
+    picked = random.Random(7).sample(candidates, min(sample, len(candidates)))
+    started = time.perf_counter()
+    for z, x, y in picked:
+        client.get(f"/tiles/solutions/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+    per_tile = (time.perf_counter() - started) / len(picked)
+    app.extensions["mapservice.engine"].dispose()
+    print(f"peer: the live endpoint, cold, {per_tile * 1000:.1f} ms a tile on {len(picked)} sampled tiles -> "
+          f"{per_tile * len(candidates):.0f} s for the same tiles; archive build / live seeding: "
+          f"{build_s / (per_tile * len(candidates)):.2f}×", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sites", type=int, default=None, help="synthetic catalogue size (default: demo)")
+    parser.add_argument("--maxzoom", type=int, default=14)
+    parser.add_argument("--sample", type=int, default=2000, help="tiles requested from the live endpoint")
+    parser.add_argument("--no-archive", action="store_true")
+    parser.add_argument("--no-bundles", action="store_true")
+    parser.add_argument("--area", action="append", help="kind:code, e.g. france:FR (default: 69, 84, FR)")
+    args = parser.parse_args()
+    url = harness.catalogue_url(args.sites)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        print(conn.execute(text("SELECT (SELECT count(*) FROM site), (SELECT count(*) FROM solution)")).one(),
+              "sites, solutions;", open("/proc/loadavg").read().split()[:3], "load average")
+    if not args.no_bundles:
+        areas = [bundles.BundleArea(*a.split(":")) for a in args.area] if args.area else AREAS
+        bench_bundles(engine, areas)
+    if not args.no_archive:
+        bench_archive(engine, url, args.maxzoom, args.sample)
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""PMTiles archives of the vector tiles: read back out of the archive (as a static host or CDN would serve it,
+with range requests) they are exactly the live endpoint's tiles; TileJSON advertises them; a refresh rebuilds
+only the archives of the area that changed."""
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from pmtiles.reader import MemorySource, Reader, all_tiles
+from sqlalchemy import text
+
+from mapservice.appdata import archives, refresh
+from mapservice.appdata.bundles import BundleArea
+
+from .conftest import dispose_app, make_test_app
+from .test_tiles import tile_of
+
+BRETAGNE = BundleArea("region", "53")
+CORSE = BundleArea("region", "94")
+RENNES = (-1.6778, 48.1173)
+
+
+@pytest.fixture(scope="module")
+def archive_app(database_url, tmp_path_factory):
+    """The app, with the catalogue archive of Bretagne (z0-14) and the basemap archive of Corse built."""
+    app = make_test_app(database_url, appdata={"archive_dir": str(tmp_path_factory.mktemp("archives"))})
+    settings = refresh.archive_settings(app.config["SETTINGS"])
+    engine = app.extensions["mapservice.engine"]
+    with engine.connect() as conn:
+        archives.build(conn, "solutions", BRETAGNE, settings)
+        archives.build(conn, "basemap", CORSE, settings)
+    yield app
+    dispose_app(app)
+
+
+def live_tile(client, tileset: str, z: int, x: int, y: int) -> bytes | None:
+    response = client.get(f"/tiles/{tileset}/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "identity"})
+    assert response.status_code in (200, 204)
+    return response.data if response.status_code == 200 else None
+
+
+def http_reader(client, url: str) -> Reader:
+    """A PMTiles reader that fetches the archive the way MapLibre's pmtiles protocol does: byte ranges."""
+    def get_bytes(offset: int, length: int) -> bytes:
+        response = client.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+        assert response.status_code == 206
+        return response.data
+    return Reader(get_bytes)
+
+
+@pytest.mark.parametrize("tileset, area", [("solutions", BRETAGNE), ("basemap", CORSE)])
+def test_every_tile_of_the_archive_is_the_live_endpoints_tile(archive_app, tileset, area):
+    client = archive_app.test_client()
+    url = f"/tiles/archives/{tileset}-{area.code}.pmtiles"
+    whole = client.get(url).data
+    assert whole[:7] == b"PMTiles"
+    source = MemorySource(whole)
+    header = Reader(source).header()
+    assert header["max_zoom"] == (14 if tileset == "solutions" else 12)
+    count = 0
+    for (z, x, y), data in all_tiles(source):
+        assert gzip.decompress(data) == live_tile(client, tileset, z, x, y), (z, x, y)
+        count += 1
+    assert count == header["addressed_tiles_count"] > 20
+
+
+def test_no_live_tile_of_the_area_is_missing_from_the_archive(archive_app):
+    """Around Rennes, every tile crossing Bretagne's box is in the archive exactly when the live endpoint has
+    content for it."""
+    client = archive_app.test_client()
+    reader = http_reader(client, "/tiles/archives/solutions-53.pmtiles")
+    engine = archive_app.extensions["mapservice.engine"]
+    for z in (5, 9, 12, 14):
+        _, cx, cy = tile_of(*RENNES, z)
+        with engine.connect() as conn:
+            in_area = conn.execute(text("""
+                SELECT x, y FROM generate_series(:cx - 2, :cx + 2) x, generate_series(:cy - 2, :cy + 2) y, region r
+                WHERE r.code = '53' AND ST_TileEnvelope(:z, x, y) && ST_Transform(ST_Envelope(r.geom), 3857)"""),
+                                   {"z": z, "cx": cx, "cy": cy}).all()
+        assert len(in_area) >= (1 if z == 5 else 10)
+        for x, y in in_area:
+                live = live_tile(client, "solutions", z, x, y)
+                stored = reader.get(z, x, y)
+                assert (gzip.decompress(stored) if stored else None) == live, (z, x, y)
+
+
+def test_archives_are_served_with_range_requests_and_advertised_in_tilejson(archive_app):
+    client = archive_app.test_client()
+    part = client.get("/tiles/archives/solutions-53.pmtiles", headers={"Range": "bytes=0-126"})
+    assert part.status_code == 206 and len(part.data) == 127 and part.data[:7] == b"PMTiles"
+    assert part.headers["Accept-Ranges"] == "bytes" and part.headers["ETag"]
+    advertised = client.get("/tiles/solutions.json").get_json()["pmtiles"]
+    assert [a["area"] for a in advertised] == [{"kind": "region", "code": "53"}]
+    assert advertised[0]["url"].endswith("/tiles/archives/solutions-53.pmtiles")
+    assert advertised[0]["maxzoom"] == 14
+    index = client.get("/tiles/").get_json()
+    assert {t["name"]: len(t["pmtiles"]) for t in index["tilesets"]} == {"solutions": 1, "basemap": 1}
+    assert client.get("/tiles/archives/solutions-11.pmtiles").status_code == 404
+
+
+def test_a_refresh_rebuilds_only_the_archives_whose_area_changed(fresh_database_url, tmp_path):
+    app = make_test_app(fresh_database_url, appdata={"archive_dir": str(tmp_path), "archive_maxzoom": 7})
+    settings = refresh.archive_settings(app.config["SETTINGS"])
+    engine = app.extensions["mapservice.engine"]
+    try:
+        areas = [BRETAGNE, CORSE]
+        with engine.connect() as conn:
+            assert len(archives.refresh(conn, settings, areas, ("solutions",))) == 2
+            assert archives.refresh(conn, settings, areas, ("solutions",)) == []
+        with engine.begin() as conn:
+            conn.execute(text("""UPDATE site SET status = 'draft' WHERE id = (
+                SELECT min(site.id) FROM site WHERE commune_code LIKE '35%' AND status = 'published')"""))
+        with engine.connect() as conn:
+            rebuilt = archives.refresh(conn, settings, areas, ("solutions",))
+        assert [a.name for a in rebuilt] == ["solutions-53"]
+        client = app.test_client()
+        source = MemorySource(client.get("/tiles/archives/solutions-53.pmtiles").data)
+        for (z, x, y), data in all_tiles(source):
+            assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
+    finally:
+        dispose_app(app)
+
+
+def test_the_archive_command_builds_one_archive(runner, database_url, monkeypatch, tmp_path):
+    from mapservice.cli import cli
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MAPSERVICE_APPDATA_ARCHIVE_DIR", str(tmp_path))
+    result = runner.invoke(cli, ["appdata", "archive", "solutions", "--region", "94", "--maxzoom", "8"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "solutions-94.pmtiles").exists() and "tiles" in result.output
+    header = Reader(MemorySource((tmp_path / "solutions-94.pmtiles").read_bytes())).header()
+    assert header["max_zoom"] == 8
+
+
+def test_the_refresh_command_builds_missing_bundles_then_nothing(runner, fresh_database_url, monkeypatch):
+    from mapservice.cli import cli
+
+    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+    first = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
+    assert first.exit_code == 0, first.output
+    assert first.output.count("bundle ") >= 1 + 18 + 101
+    second = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
+    assert second.exit_code == 0 and second.output == ""
