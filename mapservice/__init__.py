@@ -16,8 +16,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask import Flask
     from flask_compress import Compress
 
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     from . import db
-    from .web import api, connection, error_reports, map_page, problems, tiles
+    from .web import (api, connection, error_reports, health, limits, map_page, observability, problems, security,
+                      tiles)
 
     if isinstance(config, Settings):
         settings = config
@@ -27,9 +30,15 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
+    # A larger body is refused with 413 before it is read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
+    if settings.server.proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.server.proxies, x_proto=settings.server.proxies,
+                                x_host=settings.server.proxies)
+    app.extensions["mapservice.databases"] = databases = db.databases(settings)
+    app.extensions["mapservice.engine"] = databases.primary
     connection.init_app(app)
     app.config["COMPRESS_MIMETYPES"] = [
         "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
@@ -39,8 +48,12 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["COMPRESS_MIN_SIZE"] = 500
     Compress(app)
     problems.register(app)
+    observability.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(map_page.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(tiles.bp, url_prefix="/tiles")
     app.register_blueprint(error_reports.bp, url_prefix="/api/v1")
+    limits.init_app(app)  # last: it limits the write routes of every blueprint registered above
     return app

@@ -41,3 +41,15 @@ class GeocoderUnavailable(MapserviceError):
 
     status = 503
     title = "Géocodeur indisponible"
+
+
+class Forbidden(MapserviceError):
+    status = 403
+    title = "Interdit"
+
+
+class DatabaseUnavailable(MapserviceError):
+    """The database does not answer (stopped, restarting, unreachable): the client may try again shortly."""
+
+    status = 503
+    title = "Service momentanément indisponible"

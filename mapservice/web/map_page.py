@@ -1,5 +1,5 @@
 """The public map page: the nearest solutions as a list first, the map beside it, in French, with every asset
-served by the service itself (a strict Content-Security-Policy proves it). Also /a-propos (what is loaded)
+served by the service itself (the strict Content-Security-Policy of web/security.py proves it). Also /a-propos (what is loaded)
 and the service worker that keeps the page's shell for bad connections."""
 from __future__ import annotations
 
@@ -16,13 +16,6 @@ from . import tiles as tiles_web
 from .connection import read_db
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
-
-# Only our own origin, for everything; no inline script or style (the map's script is /carte.js).
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'", "base-uri 'none'",
-    "form-action 'self'", "frame-ancestors 'none'",
-))
 
 # Short, plain labels for the filter chips (the full labels are in mapservice.taxonomy).
 TYPE_CHIPS = {
@@ -84,15 +77,6 @@ def shell_urls() -> list[str]:
     parts = map_parts()
     return [url_for("page.home"), static_url("page/page.css"), static_url("page/map-styles.js"),
             static_url("page/app.js"), map_script_url(), *parts.js, *parts.css]
-
-
-@bp.after_request
-def security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=()"
-    return response
 
 
 @bp.get("/")
