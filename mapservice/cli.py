@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,10 +161,14 @@ def serve(host, port):
         new_port = free_port()
         click.echo(f"Port {port} is taken: serving on {new_port} instead.")
         port = new_port
-    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir))
+    # Metrics of all workers are summed from files in this folder, emptied at each start.
+    metrics_dir = settings.database.resolved_data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir),
+               MAPSERVICE_BIND=f"{host}:{port}", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(settings.server.workers),
-         "--access-logfile", "-", "mapservice:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:mapservice.gunicorn_conf", "mapservice:create_app()"],
         env=env,
     )
     # Ctrl+C or a service manager's SIGTERM: stop gunicorn, then the database if we started it.

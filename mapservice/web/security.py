@@ -1,8 +1,10 @@
 """Security headers on every response of the service, set in one place: pages, API, tiles, errors, docs,
-and the pages of every blueprint added later."""
+and the pages of every blueprint added later; and the `safe_link` filter of the templates."""
 from __future__ import annotations
 
 from flask import Flask, Response
+
+from ..links import safe_link
 
 # Only our own origin, for everything; no inline script or style (the map's script is /carte.js); no framing.
 CONTENT_SECURITY_POLICY = "; ".join((
@@ -28,3 +30,5 @@ def security_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(security_headers)
+    # Templates show a link from data or settings only through `| safe_link` (http(s), tel, mailto).
+    app.jinja_env.filters["safe_link"] = safe_link

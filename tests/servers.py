@@ -1,0 +1,103 @@
+"""Real servers the operations tests start on loopback ports, each as its own process, stopped afterwards:
+redis-server, nginx, pgbouncer, gunicorn; and throwaway private PostgreSQL clusters (a primary, a streaming
+standby made with pg_basebackup)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+from mapservice.cluster import EmbeddedCluster, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for_port(port: int, what: str, timeout: float = 20, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway Debian redis-server; yields its redis:// URL."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, "redis-server", process=process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+def unprivileged() -> dict:
+    """Arguments of subprocess.Popen that run a server as the unprivileged cluster user when we are root
+    (nginx and pgbouncer refuse, or should not, run as root)."""
+    if os.geteuid() != 0:
+        return {}
+    user = pwd.getpwnam("mapservice")
+    return {"user": user.pw_uid, "group": user.pw_gid}
+
+
+def owned_by_server(path: Path) -> Path:
+    """`path` (a folder) made writable by the unprivileged user, and its parents traversable."""
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("mapservice")
+        for sub in [path, *path.rglob("*")]:
+            os.chown(sub, user.pw_uid, user.pw_gid)
+        for parent in path.parents:
+            parent.chmod(parent.stat().st_mode | 0o001)
+    return path
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, workers: int = 2, threads: int = 4, timeout: int = 30) -> Iterator[str]:
+    """The app under gunicorn with the shipped configuration (gthread workers); yields its base URL."""
+    port = free_port()
+    full_env = dict(os.environ, MAPSERVICE_BIND=f"127.0.0.1:{port}", MAPSERVICE_WORKERS=str(workers),
+                    MAPSERVICE_THREADS=str(threads), MAPSERVICE_TIMEOUT_S=str(timeout), **env)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:mapservice.gunicorn_conf",
+                                "mapservice:create_app()"], env=full_env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, "gunicorn", timeout=60, process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(root: Path) -> Iterator[EmbeddedCluster]:
+    """A private PostgreSQL + PostGIS cluster of its own under `root` (not the shared one of .data/), stopped
+    afterwards."""
+    cluster = EmbeddedCluster(root, log=lambda _: None)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
