@@ -14,6 +14,9 @@ from mapservice.settings import Settings
 _server = Settings.from_env().server
 
 bind = os.environ.get("MAPSERVICE_BIND", f"{_server.host}:{_server.port}")
+# The app is built once in the master and forked: workers start in a moment (and restart quickly after a
+# timeout); it opens no database connection before the fork.
+preload_app = True
 worker_class = "gthread"
 workers = _server.workers
 threads = _server.threads

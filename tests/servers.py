@@ -32,6 +32,22 @@ def wait_for_port(port: int, what: str, timeout: float = 20, process: subprocess
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout} s")
 
 
+def wait_until_answers(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.terminate()
@@ -76,19 +92,26 @@ def owned_by_server(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, workers: int = 2, threads: int = 4, timeout: int = 30) -> Iterator[str]:
-    """The app under gunicorn with the shipped configuration (gthread workers); yields its base URL."""
+def gunicorn(env: dict, workers: int = 2, threads: int = 4, timeout: int = 30,
+             log_file: Path | None = None) -> Iterator[str]:
+    """The app under gunicorn with the shipped configuration (gthread workers); yields its base URL. An empty
+    value in `env` removes that variable."""
     port = free_port()
     full_env = dict(os.environ, MAPSERVICE_BIND=f"127.0.0.1:{port}", MAPSERVICE_WORKERS=str(workers),
                     MAPSERVICE_THREADS=str(threads), MAPSERVICE_TIMEOUT_S=str(timeout), **env)
+    full_env = {name: value for name, value in full_env.items() if value != ""}
+    log = open(log_file, "wb") if log_file else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:mapservice.gunicorn_conf",
                                 "mapservice:create_app()"], env=full_env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, "gunicorn", timeout=60, process=process)
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", process)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+        if log_file:
+            log.close()
 
 
 @contextlib.contextmanager
