@@ -140,6 +140,19 @@ def prepare(settings: Settings) -> None:
     engine.dispose()
 
 
+@cli.command(name="nginx-config", with_appcontext=False)
+@click.option("--listen", default="80", show_default=True, help="What nginx listens on (port, or address:port).")
+@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="Where gunicorn listens.")
+@click.option("--static-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The static/ folder to serve (default: this checkout's).")
+def nginx_config(listen, upstream, static_root):
+    """Print the nginx server block to put in front of the app (see the README's operations section)."""
+    from .deploy import STATIC, nginx_config as render
+    from .web.security import CONTENT_SECURITY_POLICY
+
+    click.echo(render(CONTENT_SECURITY_POLICY, listen=listen, upstream=upstream, static_root=static_root or STATIC))
+
+
 @cli.command(with_appcontext=False)
 def setup():
     """Prepare everything the service needs (database, schema, data) without serving."""

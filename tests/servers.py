@@ -124,3 +124,42 @@ def throwaway_cluster(root: Path) -> Iterator[EmbeddedCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+NGINX_MAIN = """
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {prefix}/mapservice.conf;
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(prefix: Path, server_block: str, port: int) -> Iterator[str]:
+    """Debian's nginx as an unprivileged process with its own prefix, serving `server_block` on `port`."""
+    (prefix / "tmp").mkdir(parents=True)
+    (prefix / "mapservice.conf").write_text(server_block)
+    (prefix / "nginx.conf").write_text(NGINX_MAIN.format(prefix=prefix))
+    owned_by_server(prefix)
+    command = ["/usr/sbin/nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
+    test = subprocess.run(command + ["-t"], capture_output=True, text=True, **unprivileged())
+    if test.returncode != 0:
+        raise RuntimeError(f"nginx refused its configuration: {test.stderr}")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **unprivileged())
+    try:
+        wait_for_port(port, "nginx", process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
