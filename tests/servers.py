@@ -4,6 +4,7 @@ standby made with pg_basebackup)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -161,5 +162,71 @@ def nginx(prefix: Path, server_block: str, port: int) -> Iterator[str]:
     try:
         wait_for_port(port, "nginx", process=process)
         yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+def _run_as_cluster_user(command: list[str], env: dict | None = None) -> None:
+    done = subprocess.run([str(c) for c in command], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})), **unprivileged())
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed: {done.stderr}")
+
+
+@contextlib.contextmanager
+def streaming_standby(primary: EmbeddedCluster, root: Path) -> Iterator[EmbeddedCluster]:
+    """A hot standby of `primary`, streaming its WAL: pg_basebackup -R (standby.signal + primary_conninfo) into
+    a second private cluster under `root`, started on its own port."""
+    state = json.loads(primary.state_file.read_text())
+    home = root / "postgres"
+    home.mkdir(parents=True)
+    root.chmod(0o711)
+    home.chmod(0o700)
+    owned_by_server(home)
+    _run_as_cluster_user([primary.bindir / "pg_basebackup", "-h", "127.0.0.1", "-p", state["port"],
+                          "-U", "mapservice", "-D", home / "data", "-R", "-X", "stream", "--checkpoint=fast"],
+                         env={"PGPASSWORD": state["password"]})
+    standby = EmbeddedCluster(root, log=lambda _: None)
+    standby._save_state({"password": state["password"], "port": None})
+    standby.start()
+    try:
+        yield standby
+    finally:
+        standby.stop()
+
+
+@contextlib.contextmanager
+def pgbouncer(prefix: Path, database_url: str, pool_size: int = 2) -> Iterator[str]:
+    """Debian's PgBouncer in transaction pooling in front of `database_url`; yields the URL to connect to it."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    port = free_port()
+    prefix.mkdir(parents=True, exist_ok=True)
+    (prefix / "userlist.txt").write_text(f'"{url.username}" "{url.password}"\n')
+    (prefix / "pgbouncer.ini").write_text(f"""
+[databases]
+{url.database} = host={url.host} port={url.port} dbname={url.database} user={url.username} password={url.password}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {prefix}/userlist.txt
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits,options
+logfile = {prefix}/pgbouncer.log
+pidfile = {prefix}/pgbouncer.pid
+""")
+    (prefix / "userlist.txt").chmod(0o600)
+    owned_by_server(prefix)
+    process = subprocess.Popen(["/usr/sbin/pgbouncer", str(prefix / "pgbouncer.ini")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **unprivileged())
+    try:
+        wait_for_port(port, "pgbouncer", process=process)
+        yield url.set(port=port).render_as_string(hide_password=False)
     finally:
         stop(process)
