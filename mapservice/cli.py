@@ -94,6 +94,42 @@ def upgrade():
     click.echo("schema is up to date")
 
 
+@db_group.command(with_appcontext=False)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="The backup file (default: <data dir>/backups/mapservice-<date>.dump).")
+def backup(output):
+    """Back the database up into one file (pg_dump, custom format)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from .backups import backup as dump
+
+    settings = _settings()
+    if output is None:
+        folder = settings.database.resolved_data_dir / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        output = folder / f"mapservice-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.dump"
+    path = dump(db.resolve_database_url(settings, start=not settings.database.url), Path(output),
+                settings.database.pg_bindir)
+    click.echo(f"backup written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@db_group.command(with_appcontext=False)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path, yes):
+    """Replace the database's content by a backup, in one transaction (pg_restore)."""
+    from pathlib import Path
+
+    from .backups import restore as load
+
+    settings = _settings()
+    if not yes:
+        click.confirm("This replaces everything in the database by the backup. Continue?", abort=True)
+    load(db.resolve_database_url(settings, start=not settings.database.url), Path(path), settings.database.pg_bindir)
+    click.echo("restored")
+
+
 # -- data --------------------------------------------------------------------------------------------------
 
 @cli.group()
