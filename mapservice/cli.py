@@ -217,7 +217,7 @@ def serve(host, port):
     env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir),
                MAPSERVICE_BIND=f"{host}:{port}", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:mapservice.gunicorn_conf", "mapservice:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:mapservice.web.gunicorn_conf", "mapservice:create_app()"],
         env=env,
     )
     # Ctrl+C or a service manager's SIGTERM: stop gunicorn, then the database if we started it.

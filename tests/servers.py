@@ -102,7 +102,7 @@ def gunicorn(env: dict, workers: int = 2, threads: int = 4, timeout: int = 30,
                     MAPSERVICE_THREADS=str(threads), MAPSERVICE_TIMEOUT_S=str(timeout), **env)
     full_env = {name: value for name, value in full_env.items() if value != ""}
     log = open(log_file, "wb") if log_file else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:mapservice.gunicorn_conf",
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:mapservice.web.gunicorn_conf",
                                 "mapservice:create_app()"], env=full_env, cwd=ROOT,
                                stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,5 +1,5 @@
 """gunicorn configuration of `mapservice serve` (and of any production start: `gunicorn -c
-python:mapservice.gunicorn_conf 'mapservice:create_app()'`), read from the settings when gunicorn starts.
+python:mapservice.web.gunicorn_conf 'mapservice:create_app()'`), read from the settings when gunicorn starts.
 
 Threaded workers (gthread): a request waiting on the database holds one thread, not a whole worker. A slow
 client still holds a thread while it sends its request, so production runs behind a buffering proxy (the
