@@ -15,6 +15,7 @@ import time
 
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ..db import Databases
 
@@ -75,10 +76,17 @@ def end_unit_of_work(response: Response) -> Response:
 
 def close_db(_exc=None) -> None:
     conn = g.pop("db", None)
-    if conn is not None:
+    if conn is None:
+        return
+    try:
         if conn.in_transaction():
             conn.rollback()
         conn.close()
+    except DBAPIError:
+        # The server went away during the request (a restart): drop the connection instead of pooling it; the
+        # answer (a 503 already, or a success read before) stands.
+        if not conn.closed:
+            conn.invalidate()
 
 
 def init_app(app: Flask) -> None:
