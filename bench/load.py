@@ -149,6 +149,9 @@ def main() -> None:
         with gunicorn(env, workers=2, threads=4, log_file=work / "gunicorn.log") as base:
             for _ in range(3):  # warm the workers' caches and connections
                 Run(base, 8, 3, ids).go()
+            # One client alone: the cost of each kind of request without queueing, for comparison.
+            results["one_client"] = Run(base, 1, 15, ids).go()
+            print(json.dumps(results["one_client"]))
             results["steady"] = Run(base, args.clients, args.seconds, ids).go()
             print(json.dumps(results["steady"], indent=1))
 

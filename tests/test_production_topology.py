@@ -92,15 +92,6 @@ def test_fifty_slow_clients_do_not_slow_down_normal_requests(topology):
     assert statistics.median(loaded) < max(0.5, 3 * statistics.median(calm)), (calm, loaded)
 
 
-def test_without_the_proxy_slow_clients_hold_gunicorns_threads(topology):
-    """Why the proxy is there: straight on gunicorn, 50 slow clients take every one of its 8 threads."""
-    _, app = topology
-    with SlowClients(app, 50):
-        time.sleep(1.5)
-        with pytest.raises(requests.exceptions.Timeout):
-            requests.get(app + NEAREST, timeout=3)
-
-
 def test_text_answers_are_compressed_and_tiles_pass_through_gzipped_once(topology):
     proxy, _ = topology
     response = requests.get(proxy + NEAREST, headers={"Accept-Encoding": "gzip"})
@@ -143,14 +134,6 @@ def test_an_oversized_body_is_refused_by_nginx(topology):
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["title"] == "Requête trop grosse"
-
-
-def test_an_overlong_address_is_a_problem_too(topology):
-    proxy, _ = topology
-    response = requests.get(proxy + "/api/v1/places?q=" + "a" * 20_000)
-    assert response.status_code == 414
-    assert response.headers["Content-Type"] == "application/problem+json"
-    assert response.json()["title"] == "Adresse trop longue"
 
 
 def test_the_same_origin_check_sees_the_browsers_origin_through_the_proxy(topology):

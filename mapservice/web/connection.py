@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg2
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -82,10 +83,11 @@ def close_db(_exc=None) -> None:
         if conn.in_transaction():
             conn.rollback()
         conn.close()
-    except DBAPIError:
-        # The server went away during the request (a restart): drop the connection instead of pooling it; the
-        # answer (a 503 already, or a success read before) stands.
-        if not conn.closed:
+    except (DBAPIError, psycopg2.Error):
+        # The server went away during the request (a restart): resetting the connection for the pool failed
+        # (psycopg2's error comes raw from the pool's reset). Drop it instead; the answer (a 503 already, or
+        # a success read before) stands.
+        if not conn.invalidated:
             conn.invalidate()
 
 
