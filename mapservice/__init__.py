@@ -16,8 +16,11 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     from flask import Flask
     from flask_compress import Compress
 
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     from . import db
-    from .web import api, appdata, connection, error_reports, imports, map_page, problems, reporting, tiles, workspace
+    from .web import (api, appdata, connection, error_reports, health, imports, limits, map_page, observability,
+                      problems, reporting, security, tiles, workspace)
 
     if isinstance(config, Settings):
         settings = config
@@ -27,14 +30,15 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
+    # A larger body is refused with 413 before it is read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    if settings.server.proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        hops = settings.server.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
-    app.extensions["mapservice.engine"] = db.make_engine(db.resolve_database_url(settings))
+    if settings.server.proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.server.proxies, x_proto=settings.server.proxies,
+                                x_host=settings.server.proxies, x_prefix=settings.server.proxies)
+    app.extensions["mapservice.databases"] = databases = db.databases(settings)
+    app.extensions["mapservice.engine"] = databases.primary
     connection.init_app(app)
     app.config["COMPRESS_MIMETYPES"] = [
         "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
@@ -44,6 +48,9 @@ def create_app(config: Settings | dict | None = None) -> Flask:
     app.config["COMPRESS_MIN_SIZE"] = 500
     Compress(app)
     problems.register(app)
+    observability.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(map_page.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(tiles.bp, url_prefix="/tiles")
@@ -59,4 +66,5 @@ def create_app(config: Settings | dict | None = None) -> Flask:
                               on_error=lambda exc: app.logger.exception("appdata refresh failed", exc_info=exc))
         app.extensions["mapservice.appdata_refresher"] = refresher
         refresher.start()
+    limits.init_app(app)  # last: it limits the write routes of every blueprint registered above
     return app

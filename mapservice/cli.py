@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,42 @@ def upgrade():
     """Apply the schema migrations (Alembic) up to the latest."""
     db.upgrade(_engine(_settings()))
     click.echo("schema is up to date")
+
+
+@db_group.command(with_appcontext=False)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="The backup file (default: <data dir>/backups/mapservice-<date>.dump).")
+def backup(output):
+    """Back the database up into one file (pg_dump, custom format)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from .backups import backup as dump
+
+    settings = _settings()
+    if output is None:
+        folder = settings.database.resolved_data_dir / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        output = folder / f"mapservice-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.dump"
+    path = dump(db.resolve_database_url(settings, start=not settings.database.url), Path(output),
+                settings.database.pg_bindir)
+    click.echo(f"backup written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@db_group.command(with_appcontext=False)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path, yes):
+    """Replace the database's content by a backup, in one transaction (pg_restore)."""
+    from pathlib import Path
+
+    from .backups import restore as load
+
+    settings = _settings()
+    if not yes:
+        click.confirm("This replaces everything in the database by the backup. Continue?", abort=True)
+    load(db.resolve_database_url(settings, start=not settings.database.url), Path(path), settings.database.pg_bindir)
+    click.echo("restored")
 
 
 # -- data --------------------------------------------------------------------------------------------------
@@ -290,6 +327,17 @@ def refresh():
         done = distances.refresh(conn)
     what = "everything" if done.recomputed is None else f"{done.recomputed} commune-type pairs"
     click.echo(f"distances at version {done.version}: {what} recomputed in {time.perf_counter() - started:.1f} s")
+@cli.command(name="nginx-config", with_appcontext=False)
+@click.option("--listen", default="80", show_default=True, help="What nginx listens on (port, or address:port).")
+@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="Where gunicorn listens.")
+@click.option("--static-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The static/ folder to serve (default: this checkout's).")
+def nginx_config(listen, upstream, static_root):
+    """Print the nginx server block to put in front of the app (see the README's operations section)."""
+    from .deploy import STATIC, nginx_config as render
+    from .web.security import CONTENT_SECURITY_POLICY
+
+    click.echo(render(CONTENT_SECURITY_POLICY, listen=listen, upstream=upstream, static_root=static_root or STATIC))
 
 
 @cli.command(with_appcontext=False)
@@ -313,10 +361,14 @@ def serve(host, port):
         new_port = free_port()
         click.echo(f"Port {port} is taken: serving on {new_port} instead.")
         port = new_port
-    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir))
+    # Metrics of all workers are summed from files in this folder, emptied at each start.
+    metrics_dir = settings.database.resolved_data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env = dict(os.environ, MAPSERVICE_DATA_DIR=str(settings.database.resolved_data_dir),
+               MAPSERVICE_BIND=f"{host}:{port}", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(settings.server.workers),
-         "--access-logfile", "-", "mapservice:create_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:mapservice.web.gunicorn_conf", "mapservice:create_app()"],
         env=env,
     )
     # Ctrl+C or a service manager's SIGTERM: stop gunicorn, then the database if we started it.

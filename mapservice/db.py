@@ -10,14 +10,17 @@ import contextlib
 import csv
 import hashlib
 import io
+import logging
 import re
+import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .cluster import EmbeddedCluster
 from .settings import Settings
@@ -33,13 +36,79 @@ def resolve_database_url(settings: Settings, start: bool = False) -> str:
     return cluster.start() if start else cluster.url()
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+log = logging.getLogger(__name__)
+
+
+def _sqlalchemy_url(url: str) -> str:
     url = url.replace("postgres://", "postgresql://", 1)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
+def databases(settings: Settings) -> Databases:
+    """The engines of the app: the primary (following the private cluster wherever it restarts) and the
+    replica when one is configured."""
+    database = settings.database
+    resolve = None
+    if not database.url:
+        cluster = EmbeddedCluster(database.resolved_data_dir, database.pg_bindir, database.cluster_user)
+        resolve = cluster.url
+    options = {"prepared_statements": database.prepared_statements, "pool_size": database.pool_size}
+    primary = make_engine(resolve_database_url(settings), resolve=resolve, **options)
+    replica = make_engine(database.replica_url, **options) if database.replica_url else None
+    return Databases(primary, replica, database.replica_retry_s)
+
+
+def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_statements: bool = True,
+                **kwargs) -> Engine:
+    """An engine on `url`. `resolve`, when given, is asked for the URL again at each new connection: the
+    private cluster may come back on another port after a restart, and the running app follows it.
+    `prepared_statements=False` makes fetch_prepared send plain statements (for PgBouncer's transaction
+    pooling)."""
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+    kwargs.setdefault("execution_options", {})["mapservice_prepared"] = prepared_statements
+    engine = create_engine(_sqlalchemy_url(url), **kwargs)
+    if resolve is not None:
+        @event.listens_for(engine, "do_connect")
+        def current_address(dialect, conn_rec, cargs, cparams):
+            cparams.update(make_url(_sqlalchemy_url(resolve())).translate_connect_args(
+                username="user", database="dbname"))
+    return engine
+
+
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
+class Databases:
+    """The primary, and an optional streaming replica for public reads. A replica that fails to answer is
+    left aside for `replica_retry_s` seconds, reads going to the primary meanwhile."""
+
+    def __init__(self, primary: Engine, replica: Engine | None = None, replica_retry_s: float = 10):
+        self.primary = primary
+        self.replica = replica
+        self.replica_retry_s = replica_retry_s
+        self._replica_down_until = 0.0
+
+    def connect_for_reads(self) -> Connection:
+        if self.replica is not None and time.monotonic() >= self._replica_down_until:
+            try:
+                return self.replica.connect()
+            except CONNECTION_ERRORS as exc:
+                self._replica_down_until = time.monotonic() + self.replica_retry_s
+                log.warning("replica unavailable, reading from the primary for %gs: %s", self.replica_retry_s,
+                            " ".join(str(getattr(exc, "orig", exc)).split())[:200])
+        return self.primary.connect()
+
+    def is_replica(self, conn: Connection) -> bool:
+        return self.replica is not None and conn.engine is self.replica
+
+    def dispose(self) -> None:
+        self.primary.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 @contextlib.contextmanager
@@ -82,6 +151,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def head_revision() -> str:
+    """The latest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         has_table = conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
@@ -96,6 +174,8 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
 
     Hot read paths are planned in ~1.5 ms each time when sent as text; a prepared statement is planned once
     (PostgreSQL then keeps a generic plan when it is as good as a custom one)."""
+    if not conn.get_execution_options().get("mapservice_prepared", True):
+        return [dict(r) for r in conn.execute(text(sql), binds).mappings()]
     names = list(dict.fromkeys(BIND.findall(sql)))
     statement = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
     record = conn.connection

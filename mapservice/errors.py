@@ -99,3 +99,10 @@ class MailUnavailable(MapserviceError):
 
     status = 503
     title = "Envoi d'e-mail impossible"
+
+
+class DatabaseUnavailable(MapserviceError):
+    """The database does not answer (stopped, restarting, unreachable): the client may try again shortly."""
+
+    status = 503
+    title = "Service momentanément indisponible"

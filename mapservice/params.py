@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import math
 import re
 from typing import Iterable, Mapping
@@ -17,11 +18,37 @@ from .values import (Area, BBox, DistanceCursor, ErrorReport, ItemsQuery, Neares
                      SolutionFilters, TileCoordinates)
 
 
+BIGINT_MAX = 2**63 - 1  # ids are PostgreSQL bigints
+# Control characters (NUL is refused by PostgreSQL in text) never belong in a parameter; tab and line breaks
+# only in free text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _ascii_digits(raw: str) -> bool:
+    """Only 0-9: str.isdigit() also accepts '²' and Arabic-Indic digits, which int() would read or refuse."""
+    return raw.isascii() and raw.isdigit()
+
+
+def clean_text(raw: str, name: str, free_text: bool = False) -> str:
+    """`raw` unless it holds a control character or a lone surrogate (neither can be stored as UTF-8)."""
+    if (_CONTROL_IN_TEXT if free_text else _CONTROL).search(raw):
+        raise InvalidParameter(f"'{name}' contient un caractère de contrôle (octet nul, échappement…) : "
+                               "envoyez du texte simple.", parameter=name)
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(f"'{name}' n'est pas du texte Unicode valide (UTF-8).", parameter=name) from None
+    return raw
+
+
 def _number(args: Mapping[str, str], name: str, low: float, high: float, what: str) -> float:
     raw = args.get(name)
     if raw is None or raw.strip() == "":
         raise InvalidParameter(f"Le paramètre '{name}' est obligatoire ({what}).", parameter=name)
     try:
+        if not raw.isascii():
+            raise ValueError(raw)
         value = float(raw)
     except ValueError:
         raise InvalidParameter(f"'{name}' doit être un nombre décimal ({what}), reçu '{raw}'.",
@@ -37,6 +64,8 @@ def integer(args: Mapping[str, str], name: str, default: int, low: int, high: in
     if raw is None or raw.strip() == "":
         return default
     try:
+        if not raw.isascii():
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise InvalidParameter(f"'{name}' doit être un nombre entier, reçu '{raw}'.", parameter=name) from None
@@ -56,8 +85,11 @@ def point(args: Mapping[str, str]) -> Point:
 
 def choices(args, name: str, allowed: Mapping[str, str]) -> tuple[str, ...]:
     """A list given as ?name=a,b or ?name=a&name=b, each value from `allowed`."""
-    values = [v.strip() for raw in args.getlist(name) for v in raw.split(",") if v.strip()] \
-        if hasattr(args, "getlist") else [v.strip() for v in (args.get(name) or "").split(",") if v.strip()]
+    raws = args.getlist(name) if hasattr(args, "getlist") else [args[name]] if name in args else []
+    values = [v.strip() for raw in raws for v in raw.split(",") if v.strip()]
+    if raws and not values:
+        raise InvalidParameter(f"'{name}' est vide : donnez au moins une valeur parmi {', '.join(allowed)}, "
+                               "ou retirez le paramètre.", parameter=name)
     unknown = [v for v in values if v not in allowed]
     if unknown:
         raise InvalidParameter(
@@ -67,8 +99,10 @@ def choices(args, name: str, allowed: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def boolean(args: Mapping[str, str], name: str) -> bool:
-    raw = (args.get(name) or "").strip().lower()
-    if raw in ("", "false", "0", "non", "no"):
+    if name not in args:
+        return False
+    raw = args[name].strip().lower()
+    if raw in ("false", "0", "non", "no"):
         return False
     if raw in ("true", "1", "oui", "yes"):
         return True
@@ -76,17 +110,19 @@ def boolean(args: Mapping[str, str], name: str) -> bool:
 
 
 def date(args: Mapping[str, str], name: str) -> dt.date | None:
-    raw = (args.get(name) or "").strip()
-    if not raw:
+    if name not in args:
         return None
+    raw = args[name].strip()
     try:
+        if not raw.isascii():
+            raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise InvalidParameter(f"'{name}' est une date AAAA-MM-JJ, reçu '{raw}'.", parameter=name) from None
 
 
 def text_value(args: Mapping[str, str], name: str, max_length: int = 100) -> str | None:
-    raw = (args.get(name) or "").strip()
+    raw = clean_text((args.get(name) or "").strip(), name)
     if len(raw) > max_length:
         raise InvalidParameter(f"'{name}' fait au plus {max_length} caractères.", parameter=name)
     return raw or None
@@ -107,14 +143,36 @@ def solution_filters(args: Mapping[str, str]) -> SolutionFilters:
     )
 
 
+# Lists may also be given as ?name=a&name=b; any other parameter given twice is ambiguous.
+LIST_PARAMETERS = frozenset(("type", "voie", "formula", "kind", "properties"))
+
+
 def known_only(args: Mapping[str, str], allowed: Iterable[str]) -> None:
-    """A misspelt parameter would be silently ignored and give a wrong answer: refuse it instead."""
+    """A misspelt parameter would be silently ignored and give a wrong answer: refuse it instead; so is a
+    parameter given twice (which value was meant?)."""
     allowed = tuple(allowed)
     unknown = [name for name in args if name not in allowed]
     if unknown:
         raise InvalidParameter(
             f"Paramètre inconnu : {', '.join(repr(n) for n in unknown)}. "
             f"Paramètres possibles : {', '.join(allowed)}.", parameter=unknown[0])
+    if hasattr(args, "getlist"):
+        for name in args:
+            if name not in LIST_PARAMETERS and len(args.getlist(name)) > 1:
+                raise InvalidParameter(f"'{name}' est donné plusieurs fois : donnez-le une seule fois.",
+                                       parameter=name)
+
+
+def output_format(args: Mapping[str, str]) -> None:
+    """OGC API's ?f=: only JSON (GeoJSON for features) is served."""
+    if "f" in args and args["f"].strip().lower() not in ("json", "geojson"):
+        raise InvalidParameter(f"'f' ne connaît que json (GeoJSON), reçu '{args['f']}'.", parameter="f")
+
+
+def format_only(args: Mapping[str, str]) -> None:
+    """An OGC API document that takes no parameter but ?f=json."""
+    known_only(args, ("f",))
+    output_format(args)
 
 
 FILTER_PARAMETERS = ("type", "voie", "formula", "level", "domain", "has_vacancy", "open_to_minors", "starts_before")
@@ -150,7 +208,7 @@ def origin(args: Mapping[str, str], kinds: Iterable[str] = tuple(AREA_CODES)) ->
     kind = given[0]
     code = args[kind].strip().upper()
     pattern, example = AREA_CODES[kind]
-    if not pattern.match(code):
+    if not (code.isascii() and pattern.match(code)):
         raise InvalidParameter(f"'{kind}' attend un {example}, reçu '{args[kind]}'.", parameter=kind)
     return Area(kind=kind, code=code)
 
@@ -168,8 +226,8 @@ def _decode_cursor(args: Mapping[str, str], name: str, parts: int) -> list[str] 
     if not raw:
         return None
     try:
-        values = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split(",")
-    except (ValueError, UnicodeDecodeError):
+        values = base64.urlsafe_b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4)).decode("ascii").split(",")
+    except (ValueError, UnicodeError):
         values = []
     if len(values) != parts:
         raise InvalidParameter(f"'{name}' n'est pas un curseur valide : reprenez le lien 'next' de la page "
@@ -182,10 +240,10 @@ def distance_cursor(args: Mapping[str, str]) -> DistanceCursor | None:
     if values is None:
         return None
     try:
-        cursor = DistanceCursor(distance_m=float(values[0]), id=int(values[1]))
+        cursor = DistanceCursor(distance_m=float(values[0]), id=int(values[1])) if _ascii_digits(values[1]) else None
     except ValueError:
         cursor = None
-    if cursor is None or not math.isfinite(cursor.distance_m) or cursor.distance_m < 0:
+    if cursor is None or not math.isfinite(cursor.distance_m) or cursor.distance_m < 0 or cursor.id > BIGINT_MAX:
         raise InvalidParameter("'after' n'est pas un curseur valide : reprenez le lien 'next' de la page "
                                "précédente tel quel.", parameter="after")
     return cursor
@@ -228,7 +286,7 @@ def nearest(args: Mapping[str, str], default_limit: int, max_limit: int, max_rad
 
 def identifier(value: str, what: str) -> int:
     """A catalogue id taken from the URL path."""
-    if not value.isdigit() or len(value) > 18:
+    if not _ascii_digits(value) or len(value) > 18:
         raise InvalidParameter(f"L'identifiant de {what} est un nombre entier positif, reçu '{value}'.",
                                parameter="id")
     return int(value)
@@ -242,7 +300,7 @@ def identifier(value: str, what: str) -> int:
 
 def place_search(args: Mapping[str, str], default_limit: int = 10, max_limit: int = 20) -> PlaceQuery:
     known_only(args, ("q", "kind", "limit"))
-    text = " ".join((args.get("q") or "").split())
+    text = " ".join(clean_text(args.get("q") or "", "q").split())
     if len(text) < 2:
         raise InvalidParameter("'q' est le texte cherché : au moins 2 caractères (nom de commune, code postal, "
                                "département ou région).", parameter="q")
@@ -269,6 +327,8 @@ def bbox(args: Mapping[str, str]) -> BBox | None:
         return None
     what = "'bbox' vaut ouest,sud,est,nord en degrés WGS84 (longitudes puis latitudes), par exemple 4.7,45.7,4.9,45.8"
     try:
+        if not raw.isascii():
+            raise ValueError(raw)
         west, south, east, north = (float(v) for v in raw.split(","))
     except ValueError:
         raise InvalidParameter(f"{what} ; reçu '{raw}'.", parameter="bbox") from None
@@ -286,10 +346,9 @@ def bbox(args: Mapping[str, str]) -> BBox | None:
 def items(args: Mapping[str, str], default_limit: int, max_limit: int,
           property_names: Iterable[str]) -> ItemsQuery:
     known_only(args, ("bbox", "limit", "after", "properties", "f", *FILTER_PARAMETERS))
-    if (args.get("f") or "json").strip().lower() not in ("json", "geojson"):
-        raise InvalidParameter("'f' ne connaît que json (GeoJSON).", parameter="f")
+    output_format(args)
     after = _decode_cursor(args, "after", 1)
-    if after is not None and not after[0].isdigit():
+    if after is not None and not (_ascii_digits(after[0]) and int(after[0]) <= BIGINT_MAX):
         raise InvalidParameter("'after' n'est pas un curseur valide : reprenez le lien 'next' de la page "
                                "précédente tel quel.", parameter="after")
     properties = None
@@ -303,6 +362,16 @@ def items(args: Mapping[str, str], default_limit: int, max_limit: int,
 
 
 ERROR_REPORT_FIELDS = {"reason": 32, "message": 2000, "contact": 200}
+
+
+def json_object(body: bytes) -> dict | None:
+    """A request body holding a JSON object, or None when it holds another JSON value."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
+        raise InvalidParameter("Le corps de la requête n'est pas un JSON valide (UTF-8, au plus quelques niveaux "
+                               "d'imbrication).", parameter="body") from None
+    return value if isinstance(value, dict) else None
 
 
 def error_report(solution_id: str, body: Mapping | None) -> ErrorReport:
@@ -320,6 +389,8 @@ def error_report(solution_id: str, body: Mapping | None) -> ErrorReport:
         raw = body.get(name)
         if raw is not None and not isinstance(raw, str):
             raise InvalidParameter(f"'{name}' est un texte.", parameter=name)
+        if raw:
+            clean_text(raw, name, free_text=name == "message")
         value = " ".join(raw.split()) if name != "message" and raw else (raw or "").strip()
         if len(value) > max_length:
             raise InvalidParameter(f"'{name}' fait au plus {max_length} caractères, reçu {len(value)}.",

@@ -106,6 +106,8 @@ def search(conn: Connection, query: PlaceQuery) -> list[dict]:
             parts.append(sql.format(fuzzy=f"OR q.norm <% {alias}.name_search" if fuzzy else ""))
     if "postcode" in query.kinds and re.fullmatch(r"\d{2,5}", query.text):
         parts.append(MATCHING_POSTCODES)
+    if not parts:  # e.g. only postcodes asked for, and the text is not the start of one
+        return []
     sql = PLACE_SEARCH.format(parts="\nUNION ALL\n".join(parts))
     return [dict(r) for r in conn.execute(text(sql), {"q": query.text, "limit": query.limit}).mappings()]
 

@@ -30,6 +30,15 @@ class DatabaseSettings(BaseSettings):
     # A streaming replica for public reads (writes and a writer's own reads stay on the primary).
     replica_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL", "MAPSERVICE_DATABASE_REPLICA_URL"))
+    # After a write, the writer's reads go to the primary for this long (the replica may lag behind).
+    read_primary_after_write_s: float = 10
+    # How long the replica is left aside after it failed to answer (reads go to the primary meanwhile).
+    replica_retry_s: float = 10
+    # Server-side prepared statements for the hot reads; off behind PgBouncer in transaction pooling, where
+    # consecutive statements may reach different server connections.
+    prepared_statements: bool = True
+    # Connections per process to the database (and to the replica).
+    pool_size: int = 5
     data_dir: Path = Path(".data")
     # Unprivileged system user that owns the private cluster when the service is started as root.
     cluster_user: str = "mapservice"
@@ -48,10 +57,18 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
-    # How many reverse proxies (nginx, a CDN) stand in front and set X-Forwarded-For/-Proto/-Host/-Prefix:
-    # absolute URLs (TileJSON, style, manifest, next links) then name the host the client asked for. 0: none,
-    # the headers are ignored (a client could otherwise forge them).
-    proxy_hops: int = 0
+    # Threads per worker (gunicorn's gthread workers): a request waiting on the database holds a thread, not
+    # the whole worker.
+    threads: int = 4
+    # Seconds a worker may spend on one request before gunicorn restarts it.
+    timeout_s: int = 30
+    # Reverse proxies in front that set X-Forwarded-For/-Proto/-Host/-Prefix (1 behind the shipped nginx): only
+    # then are those headers trusted for the client's address and absolute URLs (TileJSON, style, manifest, links).
+    proxies: int = 0
+    # Largest request body accepted (bytes); a larger one is refused with 413 before it is read.
+    max_body_bytes: int = 64 * 1024
+    # Logs: one JSON object per line (for a log collector), or plain text.
+    log_format: Literal["json", "text"] = "json"
 
 
 class SecuritySettings(BaseSettings):
@@ -211,11 +228,24 @@ class ImportSettings(BaseSettings):
         return self.max_mb * 1_000_000
 
 
+class LimitSettings(BaseSettings):
+    """Rate limits of the write paths (Flask-Limiter). Storage in memory counts per process, enough on one
+    machine; with several app servers, point them all at one Redis (redis://host:6379/0)."""
+
+    model_config = _group("MAPSERVICE_RATELIMIT_")
+
+    enabled: bool = True
+    storage_url: str = "memory://"
+    # Flask-Limiter notation, several limits separated by ';'.
+    error_reports: str = "5 per minute;50 per day"
+    login: str = "10 per minute;100 per hour"
+    writes: str = "60 per minute"
+
+
 GROUPS = {"database": DatabaseSettings, "server": ServerSettings, "security": SecuritySettings,
           "api": ApiSettings, "tiles": TileSettings, "page": PageSettings, "geocoder": GeocoderSettings,
           "workspace": WorkspaceSettings, "mail": MailSettings,
-          "imports": ImportSettings,
-          "appdata": AppDataSettings}
+          "imports": ImportSettings, "appdata": AppDataSettings, "limits": LimitSettings}
 
 
 @dataclass(frozen=True)
@@ -231,6 +261,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     imports: ImportSettings = field(default_factory=ImportSettings)
     appdata: AppDataSettings = field(default_factory=AppDataSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @classmethod
     def from_env(cls, **overrides: dict) -> Settings:

@@ -11,13 +11,16 @@ Two tilesets:
 The cache keeps rendered tiles, gzipped, within a memory budget. Statement-level triggers log the positions
 every catalogue change touched (catalogue_change, with the writer's transaction id); each request reads the
 changes committed since the snapshot it last read at and evicts exactly the cached tiles around their
-positions, so an edit shows on the next request while the rest of the map stays cached.
+positions, so an edit shows on the next request while the rest of the map stays cached. The changes are read
+from the server tiles are rendered from (the replica when there is one). When the database does not answer,
+cached tiles are served as they are (stale rather than nothing).
 """
 from __future__ import annotations
 
 import datetime as dt
 import gzip
 import hashlib
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -25,10 +28,11 @@ from typing import Callable
 
 import cachetools
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from .catalogue import solution_filter_sql
+from .db import CONNECTION_ERRORS
 from .taxonomy import SOLUTION_TYPES
 from .values import SolutionFilters, TileCoordinates
 
@@ -36,6 +40,8 @@ EXTENT = 4096  # tile coordinate units per side (the MVT default)
 BUFFER = 64  # units of margin around a tile for the features that cross its edge
 CLUSTER_GRID = 8  # cells per tile side at clustering zooms (64 px on a 512 px tile); the pyramid assumes 8
 WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -345,20 +351,29 @@ class TileCache:
     """Rendered tiles by (tileset, z, x, y, filters, day) within a byte budget, least recently used out first.
     One per process; safe across threads. It reads the catalogue's changes on a connection of its own, in
     autocommit: one round trip per request, and none of the checkout and rollback of a pooled connection, so
-    that a cached tile costs no more."""
+    that a cached tile costs no more. `connect` gives a connection to the server tiles are rendered from."""
 
-    def __init__(self, max_bytes: int, cluster_max_zoom: int, engine: Engine):
+    def __init__(self, max_bytes: int, cluster_max_zoom: int, connect: Callable[[], Connection]):
         self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
         self._lock = threading.Lock()
         self._cluster_max_zoom = cluster_max_zoom
-        self._engine = engine
+        self._connect = connect
         self._conn: Connection | None = None
         self._snapshot: str | None = None  # the catalogue as last read (pg_snapshot)
         self._generation = 0  # moves whenever catalogue tiles are evicted
         self.reference_version: str | None = None
+        self.verified = False  # whether the last sync reached the database
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._tiles)
+
+    @property
+    def catalogue_version(self) -> int | None:
+        """How far in the catalogue's history the cache has read: the first transaction id its last snapshot
+        did not see (None before the first read)."""
+        return _xmax(self._snapshot) if self._snapshot else None
 
     def close(self) -> None:
         """Give back the connection the cache reads the catalogue's changes on."""
@@ -371,7 +386,7 @@ class TileCache:
         for attempt in range(2):
             try:
                 if self._conn is None:
-                    self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                    self._conn = self._connect().execution_options(isolation_level="AUTOCOMMIT")
                 return self._conn.execute(CACHE_STATE, {"known": self._snapshot}).all()
             except DBAPIError:
                 # The server closed the connection (restart, idle timeout): one new try on a new one.
@@ -384,9 +399,17 @@ class TileCache:
 
     def sync(self) -> int:
         """Catch up with the catalogue: evict the tiles that changes committed since the last call touched.
-        Returns the generation of the catalogue tiles, for put()."""
+        Returns the generation of the catalogue tiles, for put(). When the database does not answer, keep what
+        is cached (served stale until it answers again)."""
         with self._lock:
-            rows = self._state()
+            try:
+                rows = self._state()
+            except CONNECTION_ERRORS:
+                if self.verified:
+                    log.warning("tile cache: the database does not answer, serving cached tiles as they are")
+                self.verified = False
+                return self._generation
+            self.verified = True
             now = rows[0]
             if now.reference != self.reference_version:
                 self._evict(lambda key: key[0] == "basemap")
@@ -411,10 +434,14 @@ class TileCache:
 
     def _fold(self) -> None:
         """Add the pyramid's committed deltas into its cells (catalogue_fold, migration 0006), in a short
-        transaction of its own, so that a tile keeps few rows to add up."""
-        with self._engine.connect() as conn:
-            conn.execute(FOLD)
-            conn.commit()
+        transaction of its own, so that a tile keeps few rows to add up. On a read replica it cannot write: the
+        primary's own tile servers (or its writers) fold; tiles stay exact either way."""
+        try:
+            with self._connect() as conn:
+                conn.execute(FOLD)
+                conn.commit()
+        except DBAPIError:
+            log.info("tile cache: the pyramid's deltas were not folded here (read-only or unreachable server)")
 
     def _evict(self, predicate) -> None:
         for key in [k for k in self._tiles.keys() if predicate(k)]:
@@ -423,6 +450,10 @@ class TileCache:
     def get(self, key) -> Tile | None:
         with self._lock:
             tile = self._tiles.get(key)
+            if tile:
+                self.hits += 1
+            else:
+                self.misses += 1
         return tile.with_cached() if tile else None
 
     def put(self, key, tile: Tile, generation: int | None = None) -> None:

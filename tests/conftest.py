@@ -144,6 +144,9 @@ def fresh_engine(fresh_database_url):
 
 
 def make_test_app(database_url: str, **overrides):
+    """An app on `database_url`. Rate limits are off unless a test turns them on (tests/test_limits.py): the
+    session's shared app answers far more writes than a visitor may send."""
+    overrides.setdefault("limits", {"enabled": False})
     app = create_app({"database": {"url": database_url}, **overrides})
     app.config["TESTING"] = True
     return app
@@ -151,7 +154,7 @@ def make_test_app(database_url: str, **overrides):
 
 def dispose_app(app) -> None:
     app.extensions["mapservice.tile_cache"].close()
-    app.extensions["mapservice.engine"].dispose()
+    app.extensions["mapservice.databases"].dispose()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ ORIGIN = "https://integrateur.example.fr"
 
 @pytest.fixture(scope="module")
 def cors_client(database_url):
-    app = make_test_app(database_url, api={"cors_origins": [ORIGIN]}, server={"proxy_hops": 1})
+    app = make_test_app(database_url, api={"cors_origins": [ORIGIN]}, server={"proxies": 1})
     yield app.test_client()
     dispose_app(app)
 

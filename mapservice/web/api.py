@@ -8,6 +8,7 @@ from .. import catalogue, coverage, openapi, params, places, search
 from . import features, ogc
 from .connection import read_db
 from .http import public_api
+from .map_page import static_url
 
 bp = Blueprint("api", __name__)
 public_api(bp)
@@ -80,4 +81,4 @@ def openapi_document():
 
 @bp.get("/docs")
 def api_docs():
-    return render_template("api_docs.html", spec=openapi.document())
+    return render_template("api_docs.html", spec=openapi.document(), static_url=static_url)

@@ -1,39 +1,64 @@
 """The request's database connection (flaskr's get_db), and its unit of work.
 
 A request holds at most one connection, opened on first use:
-- `read_db()`: for public reads, outside any transaction (autocommit: no BEGIN/ROLLBACK round trips);
-- `write_db()`: the request's transaction. It is committed when the request ends with a status below 400 and
-  rolled back otherwise (an error, a refusal, a conflict), so a request writes all or nothing. Once a request
-  writes, its reads go through the same transaction and see its own writes.
+- `read_db()`: for public reads, outside any transaction (autocommit: no BEGIN/ROLLBACK round trips), on the
+  read replica when one is configured (DATABASE_REPLICA_URL) and answers, else on the primary;
+- `write_db()`: the request's transaction, on the primary. It is committed when the request ends with a status
+  below 400 and rolled back otherwise (an error, a refusal, a conflict), so a request writes all or nothing.
+  Once a request writes, its reads go through the same transaction and see its own writes; and for
+  `read_primary_after_write_s` after a committed write, the same browser's reads stay on the primary (a
+  session flag), so a curator sees their own edit even while the replica lags behind.
 Core functions take the connection and never commit."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g
+import time
+
+import psycopg2
+from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from ..db import Databases
+
+PRIMARY_UNTIL = "read_primary_until"
 
 
-def _connection() -> Connection:
-    if "db" not in g:
-        g.db = current_app.extensions["mapservice.engine"].connect()
-        g.db_writing = False
-        g.db_read_only = False
-    return g.db
+def databases() -> Databases:
+    return current_app.extensions["mapservice.databases"]
+
+
+def _recently_wrote() -> bool:
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return False  # no session: do not touch it (that would add Vary: Cookie to public answers)
+    return session.get(PRIMARY_UNTIL, 0) > time.time()
 
 
 def read_db() -> Connection:
-    conn = _connection()
-    if not g.db_writing and not g.db_read_only:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
+    if "db" not in g:
+        dbs = databases()
+        if dbs.replica is not None and not _recently_wrote():
+            g.db = dbs.connect_for_reads()
+        else:
+            g.db = dbs.primary.connect()
+        g.db.execution_options(isolation_level="AUTOCOMMIT")
+        g.db_writing = False
         g.db_read_only = True
-    return conn
+    return g.db
 
 
 def write_db() -> Connection:
-    conn = _connection()
+    if "db" not in g or databases().is_replica(g.db):
+        if "db" in g:
+            g.pop("db").close()
+        g.db = databases().primary.connect()
+        g.db_read_only = False
+        g.db_writing = False
+    conn = g.db
     if not g.db_writing:
         if g.db_read_only:
             conn.rollback()  # ends the autocommit connection's (empty) logical transaction
             conn.execution_options(isolation_level=conn.default_isolation_level)
+            g.db_read_only = False
         g.db_writing = True
     return conn
 
@@ -42,6 +67,8 @@ def end_unit_of_work(response: Response) -> Response:
     if g.get("db_writing"):
         if response.status_code < 400:
             g.db.commit()
+            if databases().replica is not None:
+                session[PRIMARY_UNTIL] = time.time() + current_app.config["SETTINGS"].database.read_primary_after_write_s
         else:
             g.db.rollback()
         g.db_writing = False
@@ -50,10 +77,18 @@ def end_unit_of_work(response: Response) -> Response:
 
 def close_db(_exc=None) -> None:
     conn = g.pop("db", None)
-    if conn is not None:
+    if conn is None:
+        return
+    try:
         if conn.in_transaction():
             conn.rollback()
         conn.close()
+    except (DBAPIError, psycopg2.Error):
+        # The server went away during the request (a restart): resetting the connection for the pool failed
+        # (psycopg2's error comes raw from the pool's reset). Drop it instead; the answer (a 503 already, or
+        # a success read before) stands.
+        if not conn.invalidated:
+            conn.invalidate()
 
 
 def init_app(app: Flask) -> None:

@@ -5,15 +5,16 @@ from flask import Blueprint, request
 
 from .. import error_reports, params
 from .connection import write_db
+from .limits import write_route
 
 bp = Blueprint("error_reports", __name__)
 
 
 @bp.post("/solutions/<solution_id>/error-reports")
+@write_route("error_reports")
 def report_error(solution_id: str):
     if request.is_json:
-        body = request.get_json(silent=True)
-        body = body if isinstance(body, dict) else None
+        body = params.json_object(request.get_data())
     else:
         body = request.form.to_dict() or None
     report = params.error_report(solution_id, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..links import safe_link
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
 
 
@@ -82,7 +83,7 @@ def site_properties(site: dict) -> dict:
         "commune_name": site["commune_name"],
         "departement_code": site["departement_code"],
         "academie_code": site["academie_code"],
-        "contact": {"phone": site["phone"], "email": site["email"], "website": site["website"]},
+        "contact": {"phone": site["phone"], "email": site["email"], "website": safe_link(site["website"])},
         "opening_hours": site["opening_hours"],
         "accessibility": site["accessibility"],
         "position_precision": site["position_precision"],
@@ -168,7 +169,7 @@ def coverage_document(found: dict) -> dict:
         platform = {
             "id": resp["platform_id"], "name": resp["platform_name"],
             "contact": {"name": resp["platform_contact_name"], "phone": resp["platform_phone"],
-                        "email": resp["platform_email"], "website": resp["platform_website"],
+                        "email": resp["platform_email"], "website": safe_link(resp["platform_website"]),
                         "address": resp["platform_address"]},
             "last_checked_at": _iso(resp["platform_last_checked_at"]), "is_example": resp["platform_is_example"],
         }
@@ -194,7 +195,7 @@ def coverage_document(found: dict) -> dict:
                     "id": r["id"], "name": r["name"], "kind": r["kind"], "kind_label": SITE_KINDS[r["kind"]],
                     "address": r["address"], "postcode": r["postcode"], "commune_code": r["commune_code"],
                     "commune_name": r["commune_name"],
-                    "contact": {"phone": r["phone"], "email": r["email"], "website": r["website"]},
+                    "contact": {"phone": r["phone"], "email": r["email"], "website": safe_link(r["website"])},
                     "opening_hours": r["opening_hours"], "position_precision": r["position_precision"],
                     "last_checked_at": _iso(r["last_checked_at"]), "is_example": r["is_example"],
                     "distance_km": round(r["distance_m"] / 1000, 3),

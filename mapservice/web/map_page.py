@@ -1,5 +1,5 @@
 """The public map page: the nearest solutions as a list first, the map beside it, in French, with every asset
-served by the service itself (a strict Content-Security-Policy proves it). Also /a-propos (what is loaded)
+served by the service itself (the strict Content-Security-Policy of web/security.py proves it). Also /a-propos (what is loaded)
 and the service worker that keeps the page's shell for bad connections."""
 from __future__ import annotations
 
@@ -100,11 +100,10 @@ def shell_urls() -> list[str]:
 
 
 @bp.after_request
-def security_headers(response: Response) -> Response:
+def content_security_policy_header(response: Response) -> Response:
+    # The app sets every other security header (web/security.py) and keeps this CSP, which may name the
+    # street basemap's host.
     response.headers["Content-Security-Policy"] = content_security_policy()
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Permissions-Policy"] = "geolocation=(self), camera=(), microphone=()"
     return response
 
 

@@ -39,7 +39,7 @@ def _collection(collection_id: str) -> dict:
 
 @bp.get("/")
 def landing():
-    params.known_only(request.args, ("f",))
+    params.format_only(request.args)
     return {
         "title": "masecondechance — catalogue des solutions de raccrochage",
         "description": "Lieux et solutions pour reprendre une formation, en OGC API - Features (GeoJSON).",
@@ -56,20 +56,20 @@ def landing():
 
 @bp.get("/conformance")
 def conformance():
-    params.known_only(request.args, ("f",))
+    params.format_only(request.args)
     return {"conformsTo": ogc.CONFORMANCE}
 
 
 @bp.get("/collections")
 def collections():
-    params.known_only(request.args, ("f",))
+    params.format_only(request.args)
     return {"links": [_link("api.ogc.collections", "self", JSON)],
             "collections": [_collection(cid) for cid in ogc.COLLECTIONS]}
 
 
 @bp.get("/collections/<collectionId>")
 def collection(collectionId: str):
-    params.known_only(request.args, ("f",))
+    params.format_only(request.args)
     return _collection(collectionId)
 
 
@@ -98,7 +98,7 @@ def items(collectionId: str):
 @bp.get("/collections/<collectionId>/items/<featureId>")
 def item(collectionId: str, featureId: str):
     ogc.collection_or_404(collectionId)
-    params.known_only(request.args, ("f",))
+    params.format_only(request.args)
     row = ogc.item(read_db(), params.identifier(featureId, "l'objet"))
     feature = features.solution_feature(row)
     feature["links"] = [

@@ -26,7 +26,8 @@ ATTRIBUTION = tiles.ATTRIBUTION
 def create_cache(state) -> None:
     settings = state.app.config["SETTINGS"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
-        settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom, state.app.extensions["mapservice.engine"])
+        settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom,
+        state.app.extensions["mapservice.databases"].connect_for_reads)
 
 
 def tileset(name: str) -> tiles.Tileset:
@@ -72,7 +73,7 @@ def tile(name: str, z: str, x: str, y: str):
     # One ETag per representation, as Flask-Compress does ("<etag>:gzip").
     response.set_etag(found.etag + (":gzip" if response.headers.get("Content-Encoding") else ""))
     response.vary.add("Accept-Encoding")
-    response.headers["X-Tile-Cache"] = "hit" if found.cached else "miss"
+    response.headers["X-Tile-Cache"] = ("hit" if cache.verified else "stale") if found.cached else "miss"
     cache_control(response)
     return response.make_conditional(request)
 

@@ -531,7 +531,8 @@
     if (contact && contact.email) {
       items.push(h("li", {}, h("a", { href: `mailto:${contact.email}` }, `Écrire à ${contact.email}`)));
     }
-    if (contact && contact.website) {
+    // The API sends only http(s) links; checked again here, as for any link that comes from data.
+    if (contact && contact.website && /^https?:\/\//i.test(contact.website)) {
       items.push(h("li", {}, h("a", { href: contact.website, rel: "noopener noreferrer" },
         "Site internet (s'ouvre sur un autre site)")));
     }
