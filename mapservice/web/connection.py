@@ -87,7 +87,7 @@ def close_db(_exc=None) -> None:
         # The server went away during the request (a restart): resetting the connection for the pool failed
         # (psycopg2's error comes raw from the pool's reset). Drop it instead; the answer (a 503 already, or
         # a success read before) stands.
-        if not conn.invalidated:
+        if not conn.closed and not conn.invalidated:
             conn.invalidate()
 
 
