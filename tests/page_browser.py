@@ -3,6 +3,7 @@ Playwright (never `playwright install`). Every request the browser makes is reco
 that all of them go to the service's own origin."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,23 +64,24 @@ class Visit:
                 if not (url.startswith(self.origin + "/") or url.startswith(("data:", "blob:")))]
 
 
-@pytest.fixture
-def visit(browser: Browser, live_server):
-    """visit(path, **context options) -> Visit; contexts are closed after the test, which then checks that
-    the browser asked nothing of any other host, hit no Content-Security-Policy violation and no script error."""
+@contextlib.contextmanager
+def browsing(browser: Browser, origin: str, default_path: str | None = "/"):
+    """Yields open_page(path, **context options) -> Visit, each in a fresh context (its own cookies). When the
+    block ends, the contexts are closed and checked: the browser asked nothing of any other host, hit no
+    Content-Security-Policy violation and no script error."""
     opened: list[Visit] = []
 
-    def open_page(path: str = "/", viewport=DESKTOP, **options) -> Visit:
+    def open_page(path: str | None = default_path, viewport=DESKTOP, **options) -> Visit:
         context = browser.new_context(viewport=viewport, locale="fr-FR", **options)
         page = context.new_page()
         page.set_default_timeout(15000)
-        found = Visit(page=page, origin=live_server)
+        found = Visit(page=page, origin=origin)
         context.on("request", lambda request: found.requests.append(request.url))
         page.on("console", lambda msg: found.errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: found.exceptions.append(str(exc)))
         opened.append(found)
         if path is not None:
-            page.goto(live_server + path)
+            page.goto(origin + path)
         return found
 
     yield open_page
@@ -89,6 +91,13 @@ def visit(browser: Browser, live_server):
         assert found.foreign_requests() == [], "the page asked another host"
         assert not [e for e in found.errors if "Content Security Policy" in e], found.errors
         assert found.exceptions == [], found.exceptions
+
+
+@pytest.fixture
+def visit(browser: Browser, live_server):
+    """visit(path, **context options) -> Visit on the public pages (see browsing)."""
+    with browsing(browser, live_server) as open_page:
+        yield open_page
 
 
 def serious_accessibility_violations(page: Page) -> list[dict]:

@@ -16,7 +16,7 @@ from mapservice.db import make_engine
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
 from .page_browser import (  # noqa: F401  (fixtures)
-    DESKTOP, Visit, browser, screenshot, serious_accessibility_violations,
+    Visit, browser, browsing, screenshot, serious_accessibility_violations,
 )
 from .test_tiles import tile_of
 from .workspace_fixtures import PASSWORD, team
@@ -42,31 +42,10 @@ def served(server, template):
 
 @pytest.fixture
 def open_page(browser: Browser, served):
-    """open_page(path) -> Visit in a fresh context (its own cookies); afterwards: no foreign request, no CSP
-    violation, no script error."""
-    origin = served[0]
-    opened: list[Visit] = []
-
-    def open_(path: str | None = "/equipes/connexion") -> Visit:
-        context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        found = Visit(page=page, origin=origin)
-        context.on("request", lambda request: found.requests.append(request.url))
-        page.on("console", lambda msg: found.errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: found.exceptions.append(str(exc)))
-        opened.append(found)
-        if path is not None:
-            page.goto(origin + path)
-        return found
-
-    yield open_
-    for found in opened:
-        found.page.context.close()
-    for found in opened:
-        assert found.foreign_requests() == []
-        assert not [e for e in found.errors if "Content Security Policy" in e], found.errors
-        assert found.exceptions == [], found.exceptions
+    """open_page(path) -> Visit in a fresh context (its own cookies), the login page by default; checked
+    afterwards like the public pages (tests/page_browser.browsing)."""
+    with browsing(browser, served[0], default_path="/equipes/connexion") as open_:
+        yield open_
 
 
 def log_in(visit: Visit, email: str, password: str = PASSWORD) -> None:

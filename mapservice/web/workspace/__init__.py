@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=int(settings.workspace.session_hours * 3600),
         WTF_CSRF_SSL_STRICT=False,
     )
+    app.session_interface = session.WorkspaceSessionInterface()
     csrf.init_app(app)
     manager = LoginManager(app)
     manager.login_view = "workspace.login"

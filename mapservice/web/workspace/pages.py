@@ -21,7 +21,7 @@ from ...taxonomy import (
     SOLUTION_TYPES, VOIES,
 )
 from ..connection import read_db, write_db
-from ..map_page import CONTENT_SECURITY_POLICY, static_url
+from ..map_page import content_security_policy, static_url
 from .invitations import invite as invite_account, public_url, scope_values
 from .session import SessionUser, address, limits, page_actor
 
@@ -39,7 +39,7 @@ def check_csrf():
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"  # one-time links are in URLs
     response.headers["Cache-Control"] = "no-store"

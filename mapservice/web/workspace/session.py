@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import UserMixin, current_user
 
 from ...accounts import login
@@ -12,6 +13,30 @@ from ...accounts.login import LoginLimits
 from ...accounts.values import Actor
 from ...errors import Unauthorized
 from ..connection import read_db
+
+
+# The only paths that read or write the session cookie: the workspace's pages, the report pages and the report API
+# (which a signed-in page calls).
+SESSION_PATHS = ("/equipes/", "/espace/", "/api/v1/reports")
+
+
+class PublicSession(SecureCookieSession):
+    """The session of a public request: always empty, never saved."""
+
+
+class WorkspaceSessionInterface(SecureCookieSessionInterface):
+    """Public responses (the map, the API, tiles) must not vary on the session cookie, or no shared cache keeps
+    them; Flask adds `Vary: Cookie` as soon as anything (Flask-Login's after_request does) looks at the session.
+    So outside SESSION_PATHS the session is a detached empty one and the cookie is neither read nor written."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(SESSION_PATHS):
+            return super().open_session(app, request)
+        return PublicSession()
+
+    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:
+        if not isinstance(session, PublicSession):
+            super().save_session(app, session, response)
 
 
 class SessionUser(UserMixin):
