@@ -335,9 +335,10 @@ def refresh():
 def nginx_config(listen, upstream, static_root):
     """Print the nginx server block to put in front of the app (see the README's operations section)."""
     from .deploy import STATIC, nginx_config as render
-    from .web.security import CONTENT_SECURITY_POLICY
+    from .web.security import content_security_policy
 
-    click.echo(render(CONTENT_SECURITY_POLICY, listen=listen, upstream=upstream, static_root=static_root or STATIC))
+    policy = content_security_policy(_settings().appdata.street_basemap)
+    click.echo(render(policy, listen=listen, upstream=upstream, static_root=static_root or STATIC))
 
 
 @cli.command(with_appcontext=False)

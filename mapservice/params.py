@@ -292,6 +292,13 @@ def identifier(value: str, what: str) -> int:
     return int(value)
 
 
+def year(value: str) -> int:
+    """A calendar year taken from the URL path (the objectives' year)."""
+    if not _ascii_digits(value) or not 2000 <= int(value) <= 2100:
+        raise InvalidParameter(f"L'année est un nombre entre 2000 et 2100, reçu '{value}'.", parameter="year")
+    return int(value)
+
+
 # -- Place search (the search box) -------------------------------------------------------------------
 
 

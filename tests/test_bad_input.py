@@ -128,6 +128,24 @@ def test_a_wrong_method_is_a_405_with_allow(client):
     assert_problem(client.get(f"/api/v1/solutions/{SOLUTION}/error-reports"), 405)
 
 
+@pytest.mark.parametrize("url", [
+    f"/api/v1/bundles/{NUL}/0/0.json.gz",
+    f"/api/v1/bundles/departement/6{NUL}/0123456789abcdef0123456789abcdef.json.gz",
+    f"/api/v1/bundles/departement/69/{NUL}.json.gz",
+    f"/api/v1/bundles/region/8{NUL}",
+])
+def test_a_bundle_address_that_cannot_exist_is_a_404(client, url):
+    assert_problem(client.get(url), 404)
+
+
+@pytest.mark.parametrize("raw", ["-1", "1999", "2101", "\u0662\u0660\u0662\u0666", "2026.0", ""])
+def test_an_objectives_year_that_is_not_one_is_refused_naming_it(raw):
+    with pytest.raises(InvalidParameter) as refused:
+        params.year(raw)
+    assert refused.value.extra["parameter"] == "year"
+    assert params.year("2026") == 2026
+
+
 def test_unknown_paths_are_a_french_404(client):
     response = client.get("/api/v1/nothing-here")
     assert_problem(response, 404)

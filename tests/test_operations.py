@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 from sqlalchemy import text
@@ -192,19 +193,28 @@ def test_a_report_form_posted_from_another_site_is_refused(fresh_client, fresh_e
         assert response.get_json()["parameter"] == "Origin"
 
 
-def test_a_login_route_named_workspace_login_gets_the_login_limit(database_url):
-    from flask import Blueprint
-
-    from mapservice.web import limits
-
-    assert limits.LIMITED_ENDPOINTS["workspace.login"] == "login"
+def test_the_workspace_login_gets_the_login_limit(database_url):
     app = make_test_app(database_url, limits={"enabled": True, "login": "2 per minute"})
     try:
-        bp = Blueprint("workspace", __name__)
-        bp.add_url_rule("/connexion", "login", lambda: "ok", methods=["POST"])
-        app.register_blueprint(bp)
-        limits.init_app(app)
         client = app.test_client()
-        assert [client.post("/connexion").status_code for _ in range(3)] == [200, 200, 429]
+        token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/equipes/connexion").data).group(1)
+        form = {"email": "personne@exemple.invalid", "password": "pas le bon", "csrf_token": token.decode()}
+        statuses = [client.post("/equipes/connexion", data=form) for _ in range(3)]
+        assert [r.status_code for r in statuses] == [statuses[0].status_code] * 2 + [429]
+        assert statuses[0].status_code != 429
+        assert int(statuses[2].headers["Retry-After"]) > 0
+    finally:
+        dispose_app(app)
+
+
+def test_every_write_of_the_workspace_and_the_report_figures_gets_the_writes_limit(database_url):
+    app = make_test_app(database_url, limits={"enabled": True, "writes": "2 per minute"})
+    try:
+        client = app.test_client()
+        for _ in range(3):  # reads are not counted
+            assert client.get("/api/v1/equipes/lieux").status_code == 401
+        for path, method in (("/api/v1/equipes/lieux", client.post),
+                             ("/api/v1/reports/2026-09/plateforme/1/activite", client.put)):
+            assert [method(path, json={}).status_code for _ in range(3)][2] == 429, path
     finally:
         dispose_app(app)

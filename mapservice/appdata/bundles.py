@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import time
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ def area_info(conn: Connection, area: BundleArea) -> dict:
     if area.kind not in AREA_KINDS:
         raise NotFound(f"Type de zone inconnu : '{area.kind}'. Zones possibles : {', '.join(AREA_KINDS)}.",
                        parameter="kind")
-    row = conn.execute(text(f"""
+    row = None if not re.fullmatch(r"[0-9A-Z]{2,3}", area.code) else conn.execute(text(f"""
         SELECT a.code, a.name, ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south, ST_XMax(a.geom) AS east,
                ST_YMax(a.geom) AS north
         FROM ({AREA_ROW[area.kind]}) a WHERE a.code IS NOT NULL AND a.geom IS NOT NULL"""),
@@ -381,7 +382,10 @@ def refresh(conn: Connection, areas: list[BundleArea] | None = None) -> list[Bun
 
 
 def bundle_body(conn: Connection, area: BundleArea, digest: str) -> bytes:
-    body = conn.execute(text("SELECT body FROM app_bundle WHERE digest = :digest AND area_kind = :kind "
+    # Only what a bundle's URL can hold reaches the database (a NUL byte is not even valid SQL text).
+    known_form = (area.kind in AREA_KINDS and re.fullmatch(r"[0-9A-Z]{2,3}", area.code)
+                  and re.fullmatch(r"[0-9a-f]{32}", digest))
+    body = None if not known_form else conn.execute(text("SELECT body FROM app_bundle WHERE digest = :digest AND area_kind = :kind "
                              "AND area_code = :code"),
                         {"digest": digest, "kind": area.kind, "code": area.code}).scalar()
     if body is None:

@@ -4,7 +4,8 @@ A write route is marked with `@write_route("error_reports")` (the name of its li
 gets the limit, answered with 429 + Retry-After and X-RateLimit-* headers, and refuses a post that a browser
 sent from another site's page (Origin or Referer of another origin, or Sec-Fetch-Site: cross-site) with 403.
 Clients that are not browsers (the mobile app, scripts) send no Origin and pass the origin check. The
-workspace's login route, `workspace.login`, gets the `login` limit when it exists.
+workspace's login route, `workspace.login`, gets the `login` limit; every other write of the workspace and of
+the report figures the `writes` limit (reads of those blueprints are not counted).
 
 Counts are kept per client address (behind the shipped nginx, set MAPSERVICE_PROXIES=1 so that it is the
 client's and not the proxy's), in memory for one machine or in Redis (MAPSERVICE_RATELIMIT_STORAGE_URL)
@@ -23,6 +24,9 @@ from ..errors import Forbidden
 
 # Endpoints limited by name, for blueprints that do not mark their routes themselves.
 LIMITED_ENDPOINTS = {"workspace.login": "login"}
+# Blueprints whose every write (edits of the workspace, figures of the reports) gets the `writes` limit.
+WRITING_BLUEPRINTS = ("workspace", "workspace_api", "reporting_api", "reporting_pages")
+WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 def write_route(limit_name: str) -> Callable:
@@ -62,7 +66,10 @@ def init_app(app: Flask) -> Limiter:
                       in_memory_fallback_enabled=True)
     for endpoint, view in list(app.view_functions.items()):
         limit_name = getattr(view, "mapservice_limit", None) or LIMITED_ENDPOINTS.get(endpoint)
+        if limit_name is None and endpoint.partition(".")[0] in WRITING_BLUEPRINTS:
+            limit_name = "writes"
         if limit_name:
-            app.view_functions[endpoint] = limiter.limit(getattr(settings, limit_name))(view)
+            # Only writes count: showing the login form (GET) is not an attempt.
+            app.view_functions[endpoint] = limiter.limit(getattr(settings, limit_name), methods=WRITE_METHODS)(view)
     app.extensions["mapservice.limiter"] = limiter
     return limiter

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -18,22 +17,6 @@ from .connection import read_db
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
-# Only our own origin, for everything; no inline script or style (the map's script is /carte.js). The one
-# exception an operator can make: the static host of its own street basemap archive, for range requests.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'{basemap_host}", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'",
-    "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
-))
-
-
-def content_security_policy() -> str:
-    configured = current_app.config["SETTINGS"].appdata.street_basemap
-    host = ""
-    if configured and configured.startswith(("http://", "https://")):
-        parts = urlsplit(configured)
-        host = f" {parts.scheme}://{parts.netloc}"
-    return CONTENT_SECURITY_POLICY.format(basemap_host=host)
 
 # Short, plain labels for the filter chips (the full labels are in mapservice.taxonomy).
 TYPE_CHIPS = {
@@ -97,14 +80,6 @@ def shell_urls() -> list[str]:
         if tiles_web.street_basemap_url() else []
     return [url_for("page.home"), static_url("page/page.css"), static_url("page/map-styles.js"),
             static_url("page/app.js"), map_script_url(), *parts.js, *parts.css, *streets]
-
-
-@bp.after_request
-def content_security_policy_header(response: Response) -> Response:
-    # The app sets every other security header (web/security.py) and keeps this CSP, which may name the
-    # street basemap's host.
-    response.headers["Content-Security-Policy"] = content_security_policy()
-    return response
 
 
 @bp.get("/")

@@ -102,9 +102,10 @@ def validate_activity(period: str, platform_id: str):
     return {"version": version, "validated": True}
 
 
-@api.put("/objectifs/<academie>/<int:year>")
-def set_objectives(academie: str, year: int):
+@api.put("/objectifs/<academie>/<year>")
+def set_objectives(academie: str, year: str):
     actor = current_actor()
+    year = params.year(year)
     targets, version = params.objectives(request.get_json(silent=True))
     scope = params.report_scope("academie", academie)
     return {"version": figures.set_objectives(write_db(), actor, scope.code, year, targets, version)}

@@ -2,18 +2,30 @@
 and the pages of every blueprint added later; and the `safe_link` filter of the templates."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response
 
 from ..links import safe_link
 
-# Only our own origin, for everything; no inline script or style (the map's script is /carte.js); no framing.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'", "base-uri 'none'",
-    "form-action 'self'", "frame-ancestors 'none'",
-))
+
+def content_security_policy(street_basemap: str | None = None) -> str:
+    """Only our own origin, for everything; no inline script or style (the map's script is /carte.js); no framing.
+    The one exception an operator can make: the static host of its own street basemap archive, for range
+    requests."""
+    basemap_host = ""
+    if street_basemap and street_basemap.startswith(("http://", "https://")):
+        parts = urlsplit(street_basemap)
+        basemap_host = f" {parts.scheme}://{parts.netloc}"
+    return "; ".join((
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+        f"connect-src 'self'{basemap_host}", "worker-src 'self'", "manifest-src 'self'", "object-src 'none'",
+        "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+    ))
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
     "Referrer-Policy": "no-referrer",
@@ -22,13 +34,16 @@ HEADERS = {
 }
 
 
-def security_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 def init_app(app: Flask) -> None:
-    app.after_request(security_headers)
+    headers = {"Content-Security-Policy": content_security_policy(app.config["SETTINGS"].appdata.street_basemap),
+               **HEADERS}
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        # setdefault: a page with its own needs (the report's map frame) sets its policy itself.
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
     # Templates show a link from data or settings only through `| safe_link` (http(s), tel, mailto).
     app.jinja_env.filters["safe_link"] = safe_link

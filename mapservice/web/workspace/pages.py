@@ -21,7 +21,7 @@ from ...taxonomy import (
     SOLUTION_TYPES, VOIES,
 )
 from ..connection import read_db, write_db
-from ..map_page import content_security_policy, static_url
+from ..map_page import static_url
 from .invitations import invite as invite_account, public_url, scope_values
 from .session import SessionUser, address, limits, page_actor
 
@@ -38,10 +38,9 @@ def check_csrf():
 
 
 @bp.after_request
-def security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = content_security_policy()
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"  # one-time links are in URLs
+def private_pages(response: Response) -> Response:
+    # The other security headers are the app's (web/security.py), whose Referrer-Policy (no-referrer) also keeps
+    # the one-time links of invitations out of other sites' logs.
     response.headers["Cache-Control"] = "no-store"
     return response
 
