@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import psycopg2
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from .cluster import EmbeddedCluster
 from .settings import Settings
@@ -123,6 +124,20 @@ def read_only(conn: Connection) -> Connection:
     return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
+@contextlib.contextmanager
+def dbapi_cursor(conn: Connection) -> Iterator:
+    """A cursor of the connection's own DBAPI connection, for what SQLAlchemy's text() cannot do (COPY, PREPARE).
+    Its errors are translated as SQLAlchemy translates its own, so that a server gone away is the same
+    OperationalError (a 503 for a request) on every path."""
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    except psycopg2.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg2.Error) from exc
+    finally:
+        cursor.close()
+
+
 def copy_rows(conn: Connection, table: str, columns: Iterable[str], rows: Iterable[Iterable]) -> None:
     """COPY rows into `table` (usually a staging table) within the connection's transaction; None is NULL."""
     buf = io.StringIO()
@@ -130,11 +145,8 @@ def copy_rows(conn: Connection, table: str, columns: Iterable[str], rows: Iterab
     for row in rows:
         writer.writerow([r"\N" if v is None else v for v in row])
     buf.seek(0)
-    cursor = conn.connection.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
-    finally:
-        cursor.close()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -180,8 +192,7 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
     statement = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
     record = conn.connection
     prepared = record.info.setdefault("mapservice.prepared", set())
-    cursor = record.dbapi_connection.cursor()
-    try:
+    with dbapi_cursor(conn) as cursor:
         if statement not in prepared:
             positional = BIND.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
             cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
@@ -190,5 +201,3 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
                        else f"EXECUTE {statement}", [binds[n] for n in names])
         columns = [d.name for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
-    finally:
-        cursor.close()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .. import db
 from ..errors import NotFound
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
 
@@ -257,12 +258,9 @@ def _write_features(out, conn: Connection, sql: str, area: BundleArea) -> int:
         statement = statement.bindparams(code=area.code)
     query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     joined = _CommaJoined(out)
-    cursor = conn.connection.cursor()
-    try:
+    with db.dbapi_cursor(conn) as cursor:
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
                            joined)
-    finally:
-        cursor.close()
     return joined.rows
 
 

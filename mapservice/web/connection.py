@@ -7,20 +7,21 @@ A request holds at most one connection, opened on first use:
   below 400 and rolled back otherwise (an error, a refusal, a conflict), so a request writes all or nothing.
   Once a request writes, its reads go through the same transaction and see its own writes; and for
   `read_primary_after_write_s` after a committed write, the same browser's reads stay on the primary (a
-  session flag), so a curator sees their own edit even while the replica lags behind.
+  cookie of its own, not the session: public answers must not vary on the session), so a curator sees their
+  own edit even while the replica lags behind.
 Core functions take the connection and never commit."""
 from __future__ import annotations
 
 import time
 
 import psycopg2
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..db import Databases
 
-PRIMARY_UNTIL = "read_primary_until"
+PRIMARY_UNTIL = "mapservice_primary_until"
 
 
 def databases() -> Databases:
@@ -28,9 +29,8 @@ def databases() -> Databases:
 
 
 def _recently_wrote() -> bool:
-    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
-        return False  # no session: do not touch it (that would add Vary: Cookie to public answers)
-    return session.get(PRIMARY_UNTIL, 0) > time.time()
+    until = request.cookies.get(PRIMARY_UNTIL, "")
+    return until.isascii() and until.isdigit() and int(until) > time.time()
 
 
 def read_db() -> Connection:
@@ -68,7 +68,11 @@ def end_unit_of_work(response: Response) -> Response:
         if response.status_code < 400:
             g.db.commit()
             if databases().replica is not None:
-                session[PRIMARY_UNTIL] = time.time() + current_app.config["SETTINGS"].database.read_primary_after_write_s
+                settings = current_app.config["SETTINGS"]
+                seconds = settings.database.read_primary_after_write_s
+                response.set_cookie(PRIMARY_UNTIL, str(int(time.time() + seconds) + 1), max_age=int(seconds) + 1,
+                                    httponly=True, samesite="Lax",
+                                    secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
         else:
             g.db.rollback()
         g.db_writing = False
