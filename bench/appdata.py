@@ -2,11 +2,14 @@
 national catalogue, built on the synthetic catalogue (bench/synthetic.py), each against a peer in the same run.
 
     python bench/appdata.py --sites 200000                 # bundles + national catalogue archive z0-14
-    python bench/appdata.py --sites 200000 --no-archive    # bundles only
+    python bench/appdata.py --sites 200000 --no-archive    # bundles and the change feed only
 
 Bundles: the build (PostgreSQL writes each feature's JSON, streamed by COPY through gzip, stored) in one
 REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (solutions, sites, communes)
 fetched by a plain client, i.e. the floor of any builder that reads the rows.
+Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
+site), through the app in process (Flask test client), repeated; peers: the core function alone, and the raw SQL
+(the log's entries, then the same features read by id).
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
 of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
 extrapolated — what seeding a CDN through the live endpoint would cost.
@@ -27,8 +30,9 @@ from sqlalchemy import text  # noqa: E402
 
 import harness  # noqa: E402
 from mapservice import create_app  # noqa: E402
-from mapservice.appdata import archives, bundles  # noqa: E402
+from mapservice.appdata import archives, bundles, changelog, feed  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
+from mapservice.values import ChangeQuery, FeedCursor  # noqa: E402
 
 AREAS = [bundles.BundleArea("departement", "69"), bundles.BundleArea("region", "84"),
          bundles.BundleArea("france", bundles.FRANCE)]
@@ -55,6 +59,40 @@ def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
         print(f"| {area.kind} {area.code} | {built.solutions:,} | {built.sites:,} | {communes:,} | "
               f"{built.size / 1e6:.1f} MB | {build_s:.1f} s | {floor_s:.1f} s | {build_s / floor_s:.1f}× |",
               flush=True)
+
+
+def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
+    with engine.connect() as conn:
+        cursor = FeedCursor(changelog.position(conn), 0, 0)
+        ids = conn.execute(text("SELECT id FROM solution WHERE status = 'published' ORDER BY random() LIMIT :n"),
+                           {"n": saves}).scalars().all()
+    with engine.begin() as conn:  # one statement per save, as a curator's; the values do not change
+        for solution_id in ids:
+            conn.execute(text("UPDATE solution SET vacant_places = vacant_places WHERE id = :i"), {"i": solution_id})
+    query = ChangeQuery(since=cursor, limit=1000)
+    app = create_app({"database": {"url": url}})
+    client = app.test_client()
+    since = changelog.token(cursor)
+    first = client.get(f"/api/v1/changes?since={since}&limit=1000").get_json()
+    entries = len(first["changes"])
+    http = harness.time_each((lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"))
+                             for _ in range(repeats))
+    with engine.connect() as conn:
+        core = harness.time_each((lambda: feed.changes(conn, query)) for _ in range(repeats))
+
+        def raw_sql():
+            rows = conn.execute(feed.ENTRIES, {"box": None, "txid": cursor.txid, "change_id": 0, "position": 0,
+                                               "limit": 1000}).all()
+            wanted = [r.entity_id for r in rows if r.kind == "solution"]
+            conn.execute(text(bundles.SOLUTIONS.format(area="s.id = ANY(CAST(:ids AS bigint[]))")),
+                         {"ids": wanted}).all()
+            conn.execute(text(bundles.SITES.format(area="site.id = ANY(CAST(:ids AS bigint[]))")),
+                         {"ids": [r.entity_id for r in rows if r.kind == "site"]}).all()
+        raw = harness.time_each(raw_sql for _ in range(repeats))
+    print(f"feed page: {entries} entries from {saves} saves")
+    harness.print_percentiles({"HTTP (in process)": harness.percentiles(http),
+                               "core function": harness.percentiles(core),
+                               "raw SQL (entries + features)": harness.percentiles(raw)})
 
 
 def bench_archive(engine, url: str, maxzoom: int, sample: int) -> None:
@@ -89,6 +127,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=2000, help="tiles requested from the live endpoint")
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--no-bundles", action="store_true")
+    parser.add_argument("--no-feed", action="store_true")
     parser.add_argument("--area", action="append", help="kind:code, e.g. france:FR (default: 69, 84, FR)")
     args = parser.parse_args()
     url = harness.catalogue_url(args.sites)
@@ -99,6 +138,8 @@ def main() -> None:
     if not args.no_bundles:
         areas = [bundles.BundleArea(*a.split(":")) for a in args.area] if args.area else AREAS
         bench_bundles(engine, areas)
+    if not args.no_feed:
+        bench_feed(engine, url)
     if not args.no_archive:
         bench_archive(engine, url, args.maxzoom, args.sample)
     engine.dispose()

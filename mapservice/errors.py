@@ -59,6 +59,11 @@ class ImportOutdated(MapserviceError):
     title = "Le catalogue a changé entre-temps"
 
 
+class Gone(MapserviceError):
+    status = 410
+    title = "Plus disponible"
+
+
 class Unauthorized(MapserviceError):
     """No valid session or API token."""
 

@@ -9,13 +9,14 @@ import math
 import re
 from typing import Iterable, Mapping
 
+from .appdata import changelog
 from .errors import InvalidParameter
 from .reporting.access import ReportScope
 from .reporting.figures import FIGURES as ACTIVITY_FIGURES, ActivityFigures, Objectives
 from .reporting.periods import Period
 from .taxonomy import ERROR_REPORT_REASONS, PLACE_KINDS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
-from .values import (Area, BBox, DistanceCursor, ErrorReport, ItemsQuery, NearestQuery, PlaceQuery, Point,
-                     SolutionFilters, TileCoordinates)
+from .values import (Area, BBox, ChangeQuery, DistanceCursor, ErrorReport, ItemsQuery, NearestQuery, PlaceQuery,
+                     Point, SolutionFilters, TileCoordinates)
 
 
 BIGINT_MAX = 2**63 - 1  # ids are PostgreSQL bigints
@@ -297,6 +298,33 @@ def year(value: str) -> int:
     if not _ascii_digits(value) or not 2000 <= int(value) <= 2100:
         raise InvalidParameter(f"L'année est un nombre entre 2000 et 2100, reçu '{value}'.", parameter="year")
     return int(value)
+
+
+# -- The change feed --------------------------------------------------------------------------------------
+
+CHANGE_PARAMETERS = ("since", "limit", "departement", "region", "bbox")
+
+
+def change_query(args: Mapping[str, str], default_limit: int = 500, max_limit: int = 1000) -> ChangeQuery:
+    """?since=<cursor> (from a bundle or the previous page), ?limit=, and at most one of ?departement=,
+    ?region=, ?bbox= for an app that keeps one area."""
+    known_only(args, CHANGE_PARAMETERS)
+    raw = (args.get("since") or "").strip()
+    if not raw:
+        raise InvalidParameter("'since' est obligatoire : le curseur du paquet téléchargé (/api/v1/bundles) ou le "
+                               "'next' de la page précédente.", parameter="since")
+    try:
+        since = changelog.from_token(raw)
+    except (ValueError, UnicodeError):
+        raise InvalidParameter("'since' n'est pas un curseur de ce service : reprenez celui du paquet ou le 'next' "
+                               "de la page précédente tel quel.", parameter="since") from None
+    areas = [k for k in ("departement", "region", "bbox") if (args.get(k) or "").strip()]
+    if len(areas) > 1:
+        raise InvalidParameter("Suivez une seule zone : 'departement', 'region' ou 'bbox', pas plusieurs.",
+                               parameter=areas[1])
+    area = origin(args, (areas[0],)) if areas and areas[0] != "bbox" else None
+    return ChangeQuery(since=since, limit=integer(args, "limit", default_limit, 1, max_limit), area=area,
+                       bbox=bbox(args))
 
 
 # -- Place search (the search box) -------------------------------------------------------------------

@@ -92,3 +92,23 @@ class TileCoordinates:
     z: int
     x: int
     y: int
+
+
+@dataclass(frozen=True, order=True)
+class FeedCursor:
+    """A position in the change feed: a transaction, a row of the change log, a position in the row's ids."""
+
+    txid: int
+    change_id: int
+    position: int
+
+
+@dataclass(frozen=True)
+class ChangeQuery:
+    """A page of the change feed after `since`, for the whole catalogue, an area (département, région) or a
+    box."""
+
+    since: FeedCursor
+    limit: int
+    area: Area | None = None
+    bbox: BBox | None = None

@@ -2,12 +2,16 @@
 then answer from it without network; and a bundle is rebuilt only when its own area changed."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
+
+from mapservice.appdata import changelog
+from mapservice.appdata.bundles import _utc_iso
 
 from .conftest import dispose_app, make_test_app, throwaway_database
 
@@ -83,18 +87,27 @@ def test_a_bundle_holds_exactly_the_areas_published_catalogue_coverage_and_place
             SELECT s.id FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
             WHERE s.status = 'published' AND site.status = 'published' AND c.departement_code = '69'""")).scalars())
         communes = conn.execute(text("SELECT count(*) FROM commune WHERE departement_code = '69'")).scalar()
-        cursor = conn.execute(text("SELECT coalesce(max(id), 0) FROM catalogue_change")).scalar()
+        position = changelog.position(conn)
     assert {f["id"] for f in bundle["solutions"]["features"]} == published
     site_ids = {f["properties"]["site_id"] for f in bundle["solutions"]["features"]}
     assert {f["id"] for f in bundle["sites"]["features"]} == site_ids
     assert bundle["area"] == {"kind": "departement", "code": "69", "name": "Rhône", "bbox": bundle["area"]["bbox"]}
-    assert bundle["cursor"] == str(cursor)
+    # the feed's cursor, at most where the catalogue stands now (the bundle was written since)
+    assert 0 < changelog.from_token(bundle["cursor"]).txid <= position
     assert len(bundle["places"]["communes"]) == communes
     assert VILLEURBANNE in bundle["places"]["postcodes"]["69100"]
     assert [a["code"] for a in bundle["coverage"]["academies"]] == ["10"]  # Lyon
     platforms = bundle["coverage"]["psad_platforms"]
     assert platforms and all(p["contact"] and p["communes"] for p in platforms)
     assert any(p["foquale_network"] for p in platforms)
+
+
+@pytest.mark.parametrize("microsecond", [359870, 0, 5, 999999])
+def test_a_bundle_writes_dates_as_the_api_does(engine, microsecond):
+    checked = dt.datetime(2026, 8, 16, 1, 22, 50, microsecond, tzinfo=dt.timezone.utc)
+    with engine.connect() as conn:
+        written = conn.execute(text(f"SELECT {_utc_iso('CAST(:checked AS timestamptz)')}"), {"checked": checked}).scalar()
+    assert written == checked.isoformat()
 
 
 def test_the_manifest_lists_every_area_with_sizes_and_dates(bundles_client):
@@ -128,7 +141,7 @@ def test_a_bundle_is_rebuilt_only_when_its_own_area_changed(fresh_database_url):
         assert second != first
         assert next(f for f in rebuilt["solutions"]["features"] if f["id"] == target)["properties"][
             "vacant_places"] == 3
-        assert int(rebuilt["cursor"]) > int(bundle["cursor"])
+        assert changelog.from_token(rebuilt["cursor"]) > changelog.from_token(bundle["cursor"])
         assert client.get(first).status_code == 200  # an app that just read the old URL still gets it
         with engine.begin() as conn:  # coverage is part of the bundle too
             conn.execute(text("""UPDATE psad_platform SET phone = '04 00 00 00 00' WHERE id = (

@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection
 
 from .. import tiles
 from ..values import SolutionFilters
-from .bundles import AREA_CHANGED, AREA_ROW, FRANCE, BundleArea, area_info, catalogue_cursor, reference_version
+from . import changelog
+from .bundles import AREA_CHANGED, AREA_ROW, FRANCE, BundleArea, area_info, reference_version
 
 TILESETS = ("solutions", "basemap")
 HALF = tiles.WORLD / 2
@@ -135,7 +136,7 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
     with its record beside it. `conn` should see one snapshot (REPEATABLE READ) for a consistent archive."""
     started = time.perf_counter()
     info = area_info(conn, area)
-    cursor = catalogue_cursor(conn)
+    cursor = changelog.position(conn)
     reference = reference_version(conn)
     day = tiles.today()
     maxzoom = min(settings.maxzoom, tiles.TILESETS[tileset].maxzoom)
@@ -216,7 +217,7 @@ def is_current(conn: Connection, archive: Archive) -> bool:
         return archive.reference_version == reference_version(conn)
     if archive.day != tiles.today().isoformat():
         return False
-    current = catalogue_cursor(conn)
+    current = changelog.position(conn)
     if current == archive.cursor:
         return True
     return not conn.execute(text(AREA_CHANGED.format(area_row=AREA_ROW[archive.area.kind])),

@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 from .. import db
 from ..errors import NotFound
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
+from ..values import FeedCursor
+from . import changelog
 
 FORMAT = "masecondechance-bundle"
 FORMAT_VERSION = 1
@@ -52,14 +54,6 @@ AREA_ROW = {
     "france": "SELECT 'FR'::text AS code, 'France'::text AS name, ST_Union(geom) AS geom FROM region "
               "WHERE :code = 'FR'",
 }
-
-
-def catalogue_cursor(conn: Connection) -> int:
-    """Where the catalogue stands: a bundle built now follows the changes after this cursor: the last entry of the
-    catalogue's change log (migration 0006), the one place to switch to the change feed's cursor when it exists.
-    Entries are numbered when written, not when committed: a change committed after a later-numbered one is
-    only seen by the next check (see the README)."""
-    return conn.execute(text("SELECT coalesce(max(id), 0) FROM catalogue_change")).scalar_one()
 
 
 def all_areas(conn: Connection) -> list[BundleArea]:
@@ -113,6 +107,13 @@ FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source
 """
 
 
+def _utc_iso(column: str) -> str:
+    """A timestamp written as the API writes it (Python's isoformat in UTC: microseconds only when not zero, and
+    all six digits), not as row_to_json does (trailing zeros dropped)."""
+    return (f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+            f"to_char({column}, 'US') = '000000' THEN '' ELSE to_char({column}, '.US') END || '+00:00'")
+
+
 # The property names of the API's lists (mapservice/web/features.py), plus the detail.
 SOLUTION_PROPERTIES = [
     ("id", "s.id"), ("type", "s.type"), ("type_label", _label("s.type", SOLUTION_TYPES)), ("title", "s.title"),
@@ -123,7 +124,8 @@ SOLUTION_PROPERTIES = [
     ("min_age", "s.min_age"), ("max_age", "s.max_age"), ("site_id", "site.id"), ("site_name", "site.name"),
     ("site_kind", "site.kind"), ("address", "site.address"), ("postcode", "site.postcode"),
     ("commune_code", "c.code"), ("commune_name", "c.name"), ("position_precision", "site.position_precision"),
-    ("last_checked_at", "s.last_checked_at"), ("is_example", "s.is_example"), ("description", "s.description"),
+    ("last_checked_at", _utc_iso("s.last_checked_at")), ("is_example", "s.is_example"),
+    ("description", "s.description"),
     ("end_date", "s.end_date"), ("hours_per_week", "s.hours_per_week"),
     ("school_hours_per_week", "s.school_hours_per_week"), ("eligibility", "s.eligibility"),
     ("how_to_apply", "s.how_to_apply"),
@@ -138,7 +140,7 @@ SITE_PROPERTIES = [
     ("commune_name", "c.name"), ("departement_code", "c.departement_code"), ("academie_code", "c.academie_code"),
     ("contact", "json_build_object('phone', site.phone, 'email', site.email, 'website', site.website)"),
     ("opening_hours", "site.opening_hours"), ("accessibility", "site.accessibility"),
-    ("position_precision", "site.position_precision"), ("last_checked_at", "site.last_checked_at"),
+    ("position_precision", "site.position_precision"), ("last_checked_at", _utc_iso("site.last_checked_at")),
     ("is_example", "site.is_example"), ("solution_ids", "offered.ids"),
 ]
 SITES = _features(SITE_PROPERTIES, """
@@ -273,7 +275,7 @@ def build(conn: Connection, area: BundleArea) -> Bundle:
     READ, as the refresh does); in READ COMMITTED the cursor is read first, so the content is never older than
     it (the app may then see again a change the bundle already holds, which it applies harmlessly)."""
     started = time.perf_counter()
-    cursor = catalogue_cursor(conn)
+    cursor = changelog.position(conn)
     info = area_info(conn, area)
     covered = coverage(conn, area)
     buffer = io.BytesIO()
@@ -282,7 +284,7 @@ def build(conn: Connection, area: BundleArea) -> Bundle:
         out.write(b'{"format":' + _json(FORMAT) + b',"format_version":' + _json(FORMAT_VERSION)
                   + b',"area":' + _json(info)
                   # Opaque to the app: it sends it back to follow the changes made after this bundle.
-                  + b',"cursor":' + _json(str(cursor))
+                  + b',"cursor":' + _json(changelog.token(FeedCursor(cursor, 0, 0)))
                   + b',"solutions":{"type":"FeatureCollection","features":[')
         solutions = _write_features(out, conn, SOLUTIONS, area)
         out.write(b']},"sites":{"type":"FeatureCollection","features":[')
@@ -319,13 +321,14 @@ SELECT {BUNDLE_COLUMNS} FROM app_bundle WHERE area_kind = :kind AND area_code = 
 ORDER BY built_at DESC, cursor DESC LIMIT 1
 """)
 
-# Whether a catalogue change after :since may have touched the area: positions (EPSG:3857, before and after
-# each change) inside the area's box, a bulk change (no positions), or a gap in the log (pruned, or numbers
-# left by rolled-back writers: then the area is rebuilt, to be safe).
+# Whether a catalogue change between two positions (see changelog) may have touched the area: positions
+# (EPSG:3857, before and after each change) inside the area's box, a bulk change (no positions), or changes
+# pruned from the log since (then the area is rebuilt, to be safe).
 AREA_CHANGED = """
-WITH changes AS (SELECT id, xs, ys FROM catalogue_change WHERE id > :since AND id <= :current),
+WITH changes AS (SELECT xs, ys FROM catalogue_change
+                 WHERE txid >= CAST(CAST(:since AS text) AS xid8) AND txid < CAST(CAST(:current AS text) AS xid8)),
 area AS (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({area_row}) a)
-SELECT (SELECT count(*) FROM changes) <> :current - :since
+SELECT (SELECT pruned_through::text::bigint FROM catalogue_change_horizon) >= :since
     OR EXISTS (SELECT 1 FROM changes WHERE xs IS NULL)
     OR EXISTS (SELECT 1 FROM changes, unnest(changes.xs, changes.ys) AS p(x, y), area
                WHERE :everywhere OR ST_Intersects(area.box, ST_SetSRID(ST_MakePoint(p.x, p.y), 3857)))
@@ -340,7 +343,7 @@ def _bundle(row) -> Bundle:
 def is_current(conn: Connection, area: BundleArea, row) -> bool:
     """Whether the stored bundle `row` still holds exactly what a rebuild would (and, if so, records the cursor
     it was checked at, so that the next check starts from there)."""
-    current = catalogue_cursor(conn)
+    current = changelog.position(conn)
     if row.reference_version != reference_version(conn) or row.coverage_digest != _digest(coverage(conn, area)):
         return False
     if current != row.checked_cursor:

@@ -1,11 +1,13 @@
-"""The mobile app's offline bundles (/api/v1/bundles): the manifest, the area's up-to-date bundle (a redirect
-to its content-addressed URL, rebuilt first only when the area changed), and the bundle's bytes, immutable."""
+"""The mobile app's offline data: the bundles (/api/v1/bundles: the manifest, the area's up-to-date bundle, a
+redirect to its content-addressed URL, rebuilt first only when the area changed, and the bundle's bytes,
+immutable) and the change feed that keeps a bundle up to date (/api/v1/changes)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
 
 from .. import params
-from ..appdata import bundles
+from ..appdata import bundles, changelog, feed
+from ..values import FeedCursor
 from .connection import read_db, write_db
 from .http import allow_origins
 
@@ -35,7 +37,7 @@ def manifest():
             "size": built.size if built else None,
             "built_at": built.built_at.isoformat() if built else None,
             "build_ms": built.build_ms if built else None,
-            "cursor": str(built.cursor) if built else None,
+            "cursor": changelog.token(FeedCursor(built.cursor, 0, 0)) if built else None,
             "solutions": built.solutions if built else None,
             "sites": built.sites if built else None,
         })
@@ -66,3 +68,23 @@ def bundle_file(kind: str, code: str, digest: str):
     response.cache_control.max_age = IMMUTABLE
     response.cache_control.immutable = True
     return response.make_conditional(request, accept_ranges=True, complete_length=len(body))
+
+
+@bp.get("/changes")
+def catalogue_changes():
+    """A page of the change feed (mapservice.appdata.feed)."""
+    query = params.change_query(request.args)
+    page = feed.changes(read_db(), query)
+    following = changelog.token(page.next)
+    args = {k: v for k, v in request.args.items() if k != "since"}
+    response = current_app.json.response({
+        "changes": page.entries,
+        "next": following,
+        "more": page.more,
+        "links": [{"rel": "next", "type": "application/json",
+                   "href": url_for("appdata.catalogue_changes", since=following, **args, _external=True)}],
+    })
+    # A page after a given cursor changes only while older writers end: a short shared cache is safe.
+    response.cache_control.public = True
+    response.cache_control.max_age = 5
+    return response
