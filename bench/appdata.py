@@ -9,7 +9,7 @@ REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (sol
 fetched by a plain client, i.e. the floor of any builder that reads the rows.
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
 site), through the app in process (Flask test client), repeated; peers: the core function alone, and the raw SQL
-(the log's entries, then the same features read by id).
+(the log's rows of the first 1,000 entries, then the same solutions' and sites' features read by id).
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
 of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
 extrapolated — what seeding a CDN through the live endpoint would cost.
@@ -81,13 +81,13 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
         core = harness.time_each((lambda: feed.changes(conn, query)) for _ in range(repeats))
 
         def raw_sql():
-            rows = conn.execute(feed.ENTRIES, {"box": None, "txid": cursor.txid, "change_id": 0, "position": 0,
-                                               "limit": 1000}).all()
-            wanted = [r.entity_id for r in rows if r.kind == "solution"]
+            rows = conn.execute(text("""
+                SELECT site_ids, solution_ids FROM catalogue_change
+                WHERE txid >= CAST(CAST(:t AS text) AS xid8) ORDER BY txid, id LIMIT 500"""), {"t": cursor.txid}).all()
             conn.execute(text(bundles.SOLUTIONS.format(area="s.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": wanted}).all()
+                         {"ids": [i for r in rows for i in r.solution_ids]}).all()
             conn.execute(text(bundles.SITES.format(area="site.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": [r.entity_id for r in rows if r.kind == "site"]}).all()
+                         {"ids": [i for r in rows for i in r.site_ids]}).all()
         raw = harness.time_each(raw_sql for _ in range(repeats))
     print(f"feed page: {entries} entries from {saves} saves")
     harness.print_percentiles({"HTTP (in process)": harness.percentiles(http),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import time
 
 import pytest
 from sqlalchemy import text
@@ -40,9 +41,17 @@ def copy_with_cursor(engine) -> tuple[dict, str]:
         return catalogue(conn), cursor
 
 
-def follow(client, copy: dict, cursor: str, limit: int, **area) -> tuple[dict, str, int]:
-    """Apply every page after `cursor` to `copy`; the pages' cursors only ever move forward."""
-    pages = 0
+def barrier(engine) -> int:
+    """A transaction id after every write made so far: the feed has given them all once its cursor passes it."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar()
+
+
+def follow(client, copy: dict, cursor: str, limit: int, until: int | None = None, **area) -> tuple[dict, str, int]:
+    """Apply every page after `cursor` to `copy`, as the app does, polling until the feed has passed `until`
+    (a change waits for every older transaction of the server to end, whichever database it writes); the
+    pages' cursors only ever move forward."""
+    pages, deadline = 0, time.monotonic() + 20
     while True:
         response = client.get("/api/v1/changes", query_string={"since": cursor, "limit": limit, **area})
         assert response.status_code == 200, response.get_data(as_text=True)[:500]
@@ -57,7 +66,23 @@ def follow(client, copy: dict, cursor: str, limit: int, **area) -> tuple[dict, s
                 copy.pop(key, None)
         cursor, pages = page["next"], pages + 1
         if not page["more"]:
-            return copy, cursor, pages
+            if until is None or changelog.from_token(cursor).txid > until:
+                return copy, cursor, pages
+            assert time.monotonic() < deadline, "the feed did not pass the last write"
+            time.sleep(0.05)
+
+
+def entries(client, cursor: str, until: int, **area) -> list[dict]:
+    """Every entry after `cursor`, once the feed has passed `until`."""
+    found, deadline = [], time.monotonic() + 20
+    while True:
+        page = client.get("/api/v1/changes", query_string={"since": cursor, **area}).get_json()
+        found += page["changes"]
+        cursor = page["next"]
+        if not page["more"] and changelog.from_token(cursor).txid > until:
+            return found
+        assert time.monotonic() < deadline, "the feed did not pass the last write"
+        time.sleep(0.05)
 
 
 def random_edits(conn, rng: random.Random, n: int) -> None:
@@ -104,7 +129,7 @@ def test_following_the_feed_from_a_copy_gives_exactly_the_current_catalogue(feed
     for _ in range(4):
         with engine.begin() as conn:
             random_edits(conn, rng, 6)
-    followed, cursor, pages = follow(client, dict(copy), cursor, limit)
+    followed, cursor, pages = follow(client, dict(copy), cursor, limit, until=barrier(engine))
     with engine.connect() as conn:
         assert followed == catalogue(conn)
     assert pages > 1 or limit == 1000
@@ -132,7 +157,7 @@ def test_a_writer_that_commits_after_a_later_one_is_not_missed(feed_app):
         slow_tx.commit()
     finally:
         slow.close()
-    followed, _, _ = follow(client, held, cursor, 3)
+    followed, _, _ = follow(client, held, cursor, 3, until=barrier(engine))
     with engine.connect() as conn:
         current = catalogue(conn)
     assert followed == current
@@ -168,7 +193,7 @@ def test_the_app_keeps_rhone_with_its_bundle_and_the_feed_of_its_area(feed_app):
             conn.execute(text("UPDATE site SET commune_code = :c, geom = (SELECT town_hall FROM commune "
                               "WHERE code = :c) WHERE id = :i"), {"i": site, "c": commune})
         random_edits(conn, random.Random(5), 10)
-    followed, _, _ = follow(client, keyed(old), old["cursor"], 5, departement="69")
+    followed, _, _ = follow(client, keyed(old), old["cursor"], 5, until=barrier(engine), departement="69")
     assert followed == keyed(bundle())
     assert ("site", rhone_site) not in followed and ("site", ain_site) in followed
 
@@ -181,10 +206,10 @@ def test_an_area_s_feed_says_when_a_site_left_it(feed_app):
                                  "ORDER BY id LIMIT 1")).scalar()
         conn.execute(text("UPDATE site SET commune_code = '01053', geom = (SELECT town_hall FROM commune "
                           "WHERE code = '01053') WHERE id = :i"), {"i": site})
-    rhone = client.get("/api/v1/changes", query_string={"since": cursor, "departement": "69"}).get_json()
-    assert {"type": "site", "id": site, "action": "remove", "reason": "outside_area"} in rhone["changes"]
-    brittany = client.get("/api/v1/changes", query_string={"since": cursor, "departement": "35"}).get_json()
-    assert brittany["changes"] == []  # nothing there ever concerned Ille-et-Vilaine
+    until = barrier(engine)
+    assert {"type": "site", "id": site, "action": "remove", "reason": "outside_area"} in entries(
+        client, cursor, until, departement="69")
+    assert entries(client, cursor, until, departement="35") == []  # nothing there concerned Ille-et-Vilaine
 
 
 def test_a_cursor_older_than_the_kept_history_is_gone(feed_app):
@@ -226,6 +251,7 @@ def test_feed_pages_and_refusals_match_the_openapi_document(feed_app):
     _, cursor = copy_with_cursor(engine)
     with engine.begin() as conn:
         random_edits(conn, random.Random(7), 8)
+    entries(client, cursor, barrier(engine))  # the edits are in the feed
     page = client.get("/api/v1/changes", query_string={"since": cursor, "limit": 50})
     actions = {entry["action"] for entry in page.get_json()["changes"]}
     assert actions == {"upsert", "remove"}

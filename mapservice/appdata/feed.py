@@ -31,28 +31,41 @@ from ..values import ChangeQuery, FeedCursor
 from .bundles import SITES, SOLUTIONS
 from .changelog import HORIZON
 
-# The entries after the cursor, in order; a statement that changed everything (TRUNCATE) is one 'everything'
-# entry. `touches` says whether the change's positions (before and after, EPSG:3857) meet the followed box.
-ENTRIES = text("""
-WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-SELECT c.txid::text::bigint AS txid, c.id AS change_id, e.position, e.kind, e.entity_id,
+# The log's rows from the cursor's on, in order, with the size of their lists of ids (NULL: a statement that
+# changed everything, TRUNCATE) and whether their positions (before and after, EPSG:3857) meet the followed box.
+# Every row names at least one entity, so `limit` + 1 rows are enough for `limit` entries (the first may have
+# nothing left after the cursor).
+CHANGE_ROWS = text("""
+SELECT c.txid::text::bigint AS txid, c.id AS change_id, c.site_ids IS NULL AS everything,
+       coalesce(cardinality(c.site_ids), 0) AS sites, coalesce(cardinality(c.solution_ids), 0) AS solutions,
        (CAST(:box AS geometry) IS NULL OR c.xs IS NULL OR EXISTS (
             SELECT 1 FROM unnest(c.xs, c.ys) AS p(x, y)
             WHERE ST_Intersects(CAST(:box AS geometry), ST_SetSRID(ST_MakePoint(p.x, p.y), 3857)))) AS touches
-FROM catalogue_change c CROSS JOIN horizon
-CROSS JOIN LATERAL (
-    SELECT 0::bigint AS position, 'everything' AS kind, NULL::bigint AS entity_id WHERE c.site_ids IS NULL
-    UNION ALL
-    SELECT s.position, 'site', s.entity_id FROM unnest(c.site_ids) WITH ORDINALITY AS s(entity_id, position)
-    UNION ALL
-    SELECT coalesce(cardinality(c.site_ids), 0) + s.position, 'solution', s.entity_id
-    FROM unnest(c.solution_ids) WITH ORDINALITY AS s(entity_id, position)
-) e
-WHERE c.txid < horizon.xmin AND c.txid >= CAST(CAST(:txid AS text) AS xid8)
-  AND (c.txid::text::bigint, c.id, e.position) > (:txid, :change_id, :position)
-ORDER BY c.txid, c.id, e.position
+FROM catalogue_change c
+WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
+ORDER BY c.txid, c.id
 LIMIT :limit
 """)
+# Only the slices of the rows' lists a page needs: an import's row may name hundreds of thousands of sites.
+ROW_SLICES = text("""
+SELECT c.id, c.site_ids[w.sites_from:w.sites_to] AS site_ids, c.solution_ids[w.solutions_from:w.solutions_to]
+       AS solution_ids
+FROM jsonb_to_recordset(CAST(:wanted AS jsonb)) AS w(id bigint, sites_from int, sites_to int, solutions_from int,
+                                                       solutions_to int)
+JOIN catalogue_change c ON c.id = w.id
+""")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entity named by the log, at its place in the feed's order."""
+
+    cursor: FeedCursor
+    kind: str  # 'site', 'solution'
+    entity_id: int
+    touches: bool
+
 
 # The followed area's box in EPSG:3857 (where the change log keeps positions).
 AREA_BOX = {
@@ -86,6 +99,9 @@ SOLUTIONS_OF_SITES = text("SELECT site_id, id FROM solution WHERE site_id = ANY(
 
 @dataclass(frozen=True)
 class FeedPage:
+    """The page's entries (an upsert's `feature` is the feature's JSON text), the next cursor, whether more
+    changes can already be read."""
+
     entries: list[dict]
     next: FeedCursor
     more: bool
@@ -99,24 +115,52 @@ def changes(conn: Connection, query: ChangeQuery) -> FeedPage:
                    "à partir de son curseur.", parameter="since")
     binds = _area_binds(query)
     box = conn.execute(text(_box_sql(query)), binds).scalar() if query.area or query.bbox else None
-    rows = conn.execute(ENTRIES, {"box": box, "txid": query.since.txid, "change_id": query.since.change_id,
-                                  "position": query.since.position, "limit": query.limit}).all()
-    more = len(rows) == query.limit
-    if rows and rows[0].kind == "everything":
+    rows = conn.execute(CHANGE_ROWS, {"box": box, "txid": query.since.txid, "change_id": query.since.change_id,
+                                      "limit": query.limit + 1}).all()
+    entries, more, reload = _page_entries(conn, rows, query)
+    if reload and not entries:
         raise Gone("Le catalogue a été rechargé en entier depuis ce curseur : téléchargez à nouveau le paquet de "
                    "la zone (/api/v1/bundles), puis suivez les changements à partir de son curseur.",
                    parameter="since")
-    everything = next((i for i, r in enumerate(rows) if r.kind == "everything"), None)
-    if everything is not None:  # stop before it: the next page starts with it (410)
-        rows, more = rows[:everything], True
-    if not rows:
+    if not entries:
         # Caught up: every change of a transaction older than xmin has been given.
         return FeedPage([], max(query.since, FeedCursor(horizon.xmin, 0, 0)), False)
-    last = rows[-1]
-    following = FeedCursor(last.txid, last.change_id, last.position)
+    following = entries[-1].cursor
     if not more:
         following = max(following, FeedCursor(horizon.xmin, 0, 0))
-    return FeedPage(_entries(conn, rows, query, binds), following, more)
+    return FeedPage(_entries(conn, entries, query, binds), following, more)
+
+
+def _page_entries(conn: Connection, rows, query: ChangeQuery) -> tuple[list[Entry], bool, bool]:
+    """The page's first `limit` entries after the cursor; whether more follow; whether the page stopped at a
+    statement that changed everything (then the next page starts with it, and gets 410)."""
+    since, room, wanted, reload = query.since, query.limit, [], False
+    for row in rows:
+        if row.everything:
+            reload = True
+            break
+        # Positions 1..sites are the row's sites, then its solutions; skip what the cursor has given.
+        first = since.position + 1 if (row.txid, row.change_id) == (since.txid, since.change_id) else 1
+        last = min(row.sites + row.solutions, first + room - 1)
+        if last >= first:
+            wanted.append((row, first, last))
+            room -= last - first + 1
+        if room == 0:
+            break
+    slices = {r.id: r for r in conn.execute(ROW_SLICES, {"wanted": json.dumps([{
+        "id": row.change_id, "sites_from": first, "sites_to": min(last, row.sites),
+        "solutions_from": max(first - row.sites, 1), "solutions_to": last - row.sites,
+    } for row, first, last in wanted])})} if wanted else {}
+    entries = []
+    for row, first, last in wanted:
+        ids = [("site", i) for i in slices[row.change_id].site_ids or []] \
+            + [("solution", i) for i in slices[row.change_id].solution_ids or []]
+        entries += [Entry(FeedCursor(row.txid, row.change_id, position), kind, entity_id, row.touches)
+                    for position, (kind, entity_id) in zip(range(first, last + 1), ids)]
+    # A full page may be followed by more (or by nothing: the next page then says so); a page with room left
+    # took every row before the horizon.
+    more = reload or room == 0
+    return entries, more, reload
 
 
 def _area_binds(query: ChangeQuery) -> dict:
@@ -134,10 +178,10 @@ def _in_area(query: ChangeQuery) -> str:
     return IN_AREA["bbox" if query.bbox else (query.area.kind if query.area else None)]
 
 
-def _entries(conn: Connection, rows, query: ChangeQuery, binds: dict) -> list[dict]:
+def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: dict) -> list[dict]:
     # Each entity once, where it first comes; touched: whether any of its changes met the followed area.
     order: dict[tuple[str, int], bool] = {}
-    for r in rows:
+    for r in entries:
         key = (r.kind, r.entity_id)
         order[key] = order.get(key, False) or r.touches
     site_ids = [i for kind, i in order if kind == "site"]
@@ -184,13 +228,17 @@ def _entries(conn: Connection, rows, query: ChangeQuery, binds: dict) -> list[di
     return entries
 
 
-def _features(conn: Connection, solution_ids: list[int], site_ids: list[int]) -> dict[tuple[str, int], dict]:
-    """The features as the bundle writes them (the same SQL)."""
+FEATURE_START = '{"type":"Feature","id":'
+
+
+def _features(conn: Connection, solution_ids: list[int], site_ids: list[int]) -> dict[tuple[str, int], str]:
+    """The features as the bundle writes them (the same SQL), as JSON text: PostgreSQL wrote it, so it is passed
+    on as it is rather than parsed and written again."""
     found = {}
     for kind, sql, ids in (("solution", SOLUTIONS, solution_ids), ("site", SITES, site_ids)):
         if ids:
             for (feature,) in conn.execute(text(sql.format(area=f"{'s' if kind == 'solution' else 'site'}.id "
                                                                 "= ANY(CAST(:ids AS bigint[]))")), {"ids": ids}):
-                parsed = json.loads(feature)
-                found[(kind, parsed["id"])] = parsed
+                assert feature.startswith(FEATURE_START)
+                found[(kind, int(feature[len(FEATURE_START):feature.index(",", len(FEATURE_START))]))] = feature
     return found
