@@ -136,6 +136,14 @@ def test_an_oversized_body_is_refused_by_nginx(topology):
     assert response.json()["title"] == "Requête trop grosse"
 
 
+def test_an_overlong_address_is_refused_by_nginx_as_a_problem(topology):
+    proxy, _ = topology
+    response = requests.get(proxy + "/api/v1/places?q=" + "a" * 20_000)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["title"] == "Adresse trop longue"
+
+
 def test_the_same_origin_check_sees_the_browsers_origin_through_the_proxy(topology):
     proxy, _ = topology
     ok = requests.post(proxy + "/api/v1/solutions/1/error-reports", data={"reason": "autre", "message": "x"},
