@@ -20,6 +20,8 @@ from sqlalchemy import text
 from mapservice.accounts import login, store
 from mapservice.accounts.values import Scope
 from mapservice.db import make_engine, transaction
+from mapservice.reporting import report
+from mapservice.reporting.periods import Period
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
 from .page_browser import browsing, screenshot, serious_accessibility_violations
@@ -211,6 +213,8 @@ def test_the_academie_validates_the_figures_and_sets_its_objectives_in_forms(sit
     assert wrong.status_code == 400 and "Le nombre de jeunes contactés doit être" in wrong.get_data(as_text=True)
     saved = admin.post(objectives_path, data={**base, "contacted": "400", "entered": "50"})
     assert saved.status_code == 302
+    stale = admin.post(objectives_path, data={**base, "version": "999", "contacted": "1"})
+    assert stale.status_code == 409 and "modifiés entre-temps" in stale.get_data(as_text=True)
     lyon = get(site, "academie", f"/api/v1/reports/{period}/academie/{LYON}").get_json()
     assert lyon["objectives"]["contacted"]["target"] == 400 and lyon["objectives"]["met"]["target"] is None
     assert lyon["objectives"]["entered"]["target"] == 50
@@ -335,3 +339,16 @@ def test_signed_out_in_chromium_sign_in_then_read_the_report(site, period, live,
         expect(page.get_by_role("alert")).to_contain_text("doit être un nombre entier positif ou nul")
         assert serious_accessibility_violations(page) == []
         screenshot(page, "report-figures-form")
+
+
+def test_a_frozen_period_shows_its_figures_without_a_form(site, period):
+    with transaction(site["engine"]) as conn:
+        closed = Period.parse(period).previous()
+        report.freeze(conn, closed)
+    team = signed_in(site, "referent.69@exemple.invalid")
+    form_path = f"/espace/rapports/{closed.name}/plateforme/{site['platform']}/chiffres/saisie"
+    page = team.get(form_path).get_data(as_text=True)
+    assert "est close et son rapport figé" in page and 'class="figures"' not in page
+    refused = team.post(form_path, data={"csrf_token": csrf_token(team), "contacted": "1", "met": "1",
+                                         "proposed": "1", "entered": "1"})
+    assert refused.status_code == 409 and "ne changent plus" in refused.get_data(as_text=True)

@@ -305,7 +305,7 @@ def enter_figures(period: str, platform_id: str):
     académie's validation."""
     actor = current_actor()
     shown = params.report_period(period)
-    conn = write_db()
+    conn = write_db() if request.method == "POST" else read_db()
     platform = params.identifier(platform_id, "la plateforme")
     place, saved = figures.for_entry(conn, actor, platform, shown)
     form = {"place": place, "period": shown, "saved": saved, "closed": figures.closed(conn, shown)}
@@ -317,8 +317,8 @@ def enter_figures(period: str, platform_id: str):
         figures.enter(conn, actor, platform, shown, values, version)
     except StaleVersion as exc:  # shown again on the current version: saving again is a knowing overwrite
         current = figures.activity(conn, platform, shown)
-        return _page("activity_form.html", exc.status, **form, values={**typed, "version": current["version"]},
-                     error=exc, current=current)
+        return _page("activity_form.html", exc.status, **form, error=exc, current=current,
+                     values={**typed, "version": current and current["version"]})
     except (InvalidParameter, Conflict) as exc:
         return _page("activity_form.html", exc.status, **form, values=typed, error=exc)
     flash(f"Chiffres de {shown.label} enregistrés : ils compteront dans le rapport une fois validés par "
@@ -346,7 +346,7 @@ def objectives_page(period: str, kind: str, code: str | None):
     actor = current_actor()
     shown = params.report_period(period)
     academie = params.report_scope(kind, code).code
-    conn = write_db()
+    conn = write_db() if request.method == "POST" else read_db()
     place, saved = figures.for_objectives(conn, actor, academie, shown.year)
     form = {"place": place, "period": shown, "year": shown.year, "saved": saved}
     if request.method == "GET":
@@ -357,8 +357,8 @@ def objectives_page(period: str, kind: str, code: str | None):
         figures.set_objectives(conn, actor, academie, shown.year, targets, version)
     except StaleVersion as exc:
         current = figures.objectives(conn, academie, shown.year)
-        return _page("objectives_form.html", exc.status, **form, values={**typed, "version": current["version"]},
-                     error=exc, current=current)
+        return _page("objectives_form.html", exc.status, **form, error=exc, current=current,
+                     values={**typed, "version": current and current["version"]})
     except InvalidParameter as exc:
         return _page("objectives_form.html", exc.status, **form, values=typed, error=exc)
     flash(f"Objectifs {shown.year} de l'académie enregistrés.")
