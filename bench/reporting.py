@@ -27,8 +27,8 @@ from mapservice.reporting import distances, indicators, report  # noqa: E402
 from mapservice.reporting.periods import Period  # noqa: E402
 
 # The statements of one national report, as indicators.compute runs them.
-STATEMENTS = ("TERRITORY", "POPULATION", "CATALOGUE", "REPORTS", "COVERED", "ZONES_BLANCHES", "PLATFORMS", "ACTIVITY",
-              "OBJECTIVES", "NAMES")
+STATEMENTS = ("TERRITORY", "POPULATION", "CATALOGUE", "CATALOGUE_COUNTS", "CHECK_AGES", "REPORTS", "COVERED",
+              "ZONES_BLANCHES", "PLATFORMS", "ACTIVITY", "OBJECTIVES", "NAMES")
 
 
 def seconds(call) -> float:

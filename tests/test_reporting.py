@@ -8,6 +8,7 @@ import statistics
 from collections import Counter
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
@@ -278,8 +279,10 @@ def test_a_scope_report_lists_the_level_below_and_its_evolution(fresh_engine):
 
 @pytest.mark.parametrize("values", [[7], [1, 2], [5, 1, 1, 2], [0, 0, 0, 9], [3, 3, 8, 8, 8, 1, 40, 2, 2]])
 def test_the_median_of_a_histogram_is_the_median_of_its_values(values):
-    assert indicators.median(Counter(values)) == statistics.median(values)
-    assert indicators.median(Counter()) is None
+    histogram = Counter(values)
+    ages, counts = np.array(list(histogram)), np.array(list(histogram.values()))
+    assert indicators.weighted_median(ages, counts) == statistics.median(values)
+    assert indicators.weighted_median(np.array([4]), np.array([0])) is None
 
 
 def test_periods_are_named_by_their_first_month():

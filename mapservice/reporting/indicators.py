@@ -10,6 +10,8 @@ import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 
+import numpy as np
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -32,7 +34,7 @@ POPULATION_BASIS = ("population totale des communes (recensement INSEE, data-fra
 TERRITORY = """
 DROP TABLE IF EXISTS pg_temp.reporting_territory;
 CREATE TEMP TABLE reporting_territory ON COMMIT DROP AS
-SELECT c.code, c.name, c.academie_code AS academie, c.departement_code AS departement,
+SELECT c.code, c.name, c.academie_code COLLATE "C" AS academie, c.departement_code COLLATE "C" AS departement,
        coalesce(pc.platform_id, pp.platform_id) AS platform, coalesce(c.population, 0)::bigint AS population,
        NOT EXISTS (SELECT 1 FROM commune a WHERE a.parent_code = c.code) AS counted
 FROM commune c
@@ -43,12 +45,15 @@ ANALYZE reporting_territory;
 """
 WHERE = "t.academie, t.departement, t.platform"
 
-# One pass over the solutions, grouped at the finest level only (académie, département, platform), rolled up to
-# every scope in Python: counts per type, voie and formula; and a histogram of the age of the last check of the
-# published solutions in units of 1/100 day (the median read from it is exact to 0.005 day; shown to 0.1).
-# Both groupings are hashed in the same pass (work_mem is raised for it in compute()).
+# One pass over the solutions, grouped at the finest level only (académie, département, platform) and kept for
+# the transaction: counts per type, voie and formula, and a histogram of the age of the last check of the
+# published solutions in units of 1/100 day (the median read from it is exact to 0.005 day; shown to 0.1). Both
+# groupings are hashed in the same scan (work_mem is raised for it in compute()); Python rolls them up to every
+# scope.
 CHECK_AGE_UNIT_S = 864
 CATALOGUE = f"""
+DROP TABLE IF EXISTS pg_temp.reporting_catalogue;
+CREATE TEMP TABLE reporting_catalogue ON COMMIT DROP AS
 SELECT GROUPING(s.type) = 0 AS by_type, {WHERE}, s.type, s.voie, s.service_civique_formula AS formula, a.age,
        count(*) FILTER (WHERE p.published) AS published,
        count(*) FILTER (WHERE s.published_at >= :start AND s.published_at < :end) AS new,
@@ -62,6 +67,18 @@ CROSS JOIN LATERAL (SELECT s.status = 'published' AND site.status = 'published' 
 CROSS JOIN LATERAL (SELECT CASE WHEN p.published THEN
                         round(date_part('epoch', :asof - s.last_checked_at) / {CHECK_AGE_UNIT_S})::int END AS age) a
 GROUP BY GROUPING SETS (({WHERE}, s.type, s.voie, s.service_civique_formula), ({WHERE}, a.age))
+"""
+CATALOGUE_COUNTS = """
+SELECT academie, departement, platform, type, voie, formula, published, new, archived, vacant_places,
+       checked_recently, never_checked
+FROM reporting_catalogue WHERE by_type
+"""
+# The histograms of check ages per finest place, as two arrays each (ages, how many solutions): a few hundred
+# rows, merged per scope in numpy.
+CHECK_AGES = """
+SELECT academie, departement, platform, array_agg(age) AS ages, array_agg(published) AS counts
+FROM reporting_catalogue WHERE NOT by_type AND age IS NOT NULL
+GROUP BY academie, departement, platform
 """
 
 REPORTS = f"""
@@ -138,21 +155,17 @@ def _days(value) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def median(histogram: dict[int, int]) -> float | None:
-    """The median of values given as {value: how many} (interpolated between the two middle values, as
-    PostgreSQL's percentile_cont(0.5))."""
-    total = sum(histogram.values())
+def weighted_median(values: np.ndarray, counts: np.ndarray) -> float | None:
+    """The median of `values` each repeated `counts` times (interpolated between the two middle values, as
+    PostgreSQL's percentile_cont(0.5)); None when there is none."""
+    total = int(counts.sum())
     if not total:
         return None
-    low_rank, high_rank = (total - 1) // 2, total // 2
-    seen, low = 0, None
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if low is None and seen > low_rank:
-            low = value
-        if seen > high_rank:
-            return (low + value) / 2
-    raise AssertionError("unreachable: the ranks are below the total")
+    order = np.argsort(values, kind="stable")
+    ordered, running = values[order], np.cumsum(counts[order])
+    # The value of rank r (from 0) is the first whose running count exceeds r.
+    low, high = (ordered[np.searchsorted(running, rank, side="right")] for rank in ((total - 1) // 2, total // 2))
+    return (float(low) + float(high)) / 2
 
 
 def compute(conn: Connection, period: Period, now: dt.datetime) -> dict:
@@ -234,22 +247,15 @@ def compute(conn: Connection, period: Period, now: dt.datetime) -> dict:
 
 def _catalogue(conn: Connection, binds: dict, scope) -> None:
     """Solutions by type, voie and formula, freshness of their checks: the CATALOGUE pass rolled up."""
-    ages: dict[str, Counter] = defaultdict(Counter)
+    conn.execute(text(CATALOGUE), binds)
     checked_recently: Counter = Counter()
-    for row in conn.execute(text(CATALOGUE), binds).mappings():
-        keys = _scope_keys(row)
-        if not row["by_type"]:
-            if row["age"] is not None:
-                for key in keys:
-                    ages[key][row["age"]] += row["published"]
-            continue
-        for key in keys:
+    for row in conn.execute(text(CATALOGUE_COUNTS)).mappings():
+        for key in _scope_keys(row):
             cat = scope(key)["catalogue"]
-            for field in ("published", "new", "archived", "vacant_places"):
-                cat[field] += int(row[field])
             by_type = cat["by_type"].setdefault(row["type"], {"published": 0, "new": 0, "archived": 0,
                                                              "vacant_places": 0})
             for field in by_type:
+                cat[field] += int(row[field])
                 by_type[field] += int(row[field])
             if row["voie"]:
                 cat["by_voie"][row["voie"]] = cat["by_voie"].get(row["voie"], 0) + row["published"]
@@ -257,11 +263,18 @@ def _catalogue(conn: Connection, binds: dict, scope) -> None:
                 cat["by_formula"][row["formula"]] = cat["by_formula"].get(row["formula"], 0) + row["published"]
             cat["never_checked"] += row["never_checked"]
             checked_recently[key] += row["checked_recently"]
-    for key in list(checked_recently):
+    for key, checked in checked_recently.items():
         cat = scope(key)["catalogue"]
-        cat["checked_share"] = round(checked_recently[key] / cat["published"], 4) if cat["published"] else None
-        age = median(ages[key])
-        cat["median_check_age_days"] = None if age is None else _days(age * CHECK_AGE_UNIT_S / 86400)
+        cat["checked_share"] = round(checked / cat["published"], 4) if cat["published"] else None
+    histograms: dict[str, list] = defaultdict(list)
+    for row in conn.execute(text(CHECK_AGES)).mappings():
+        histogram = (np.asarray(row["ages"], dtype=np.int64), np.asarray(row["counts"], dtype=np.int64))
+        for key in _scope_keys(row):
+            histograms[key].append(histogram)
+    for key, parts in histograms.items():
+        age = weighted_median(np.concatenate([a for a, _ in parts]), np.concatenate([n for _, n in parts]))
+        if age is not None:
+            scope(key)["catalogue"]["median_check_age_days"] = _days(age * CHECK_AGE_UNIT_S / 86400)
 
 
 def _activity(conn: Connection, period: Period, scope) -> None:
