@@ -34,7 +34,7 @@ POPULATION_BASIS = ("population totale des communes (recensement INSEE, data-fra
 TERRITORY = """
 DROP TABLE IF EXISTS pg_temp.reporting_territory;
 CREATE TEMP TABLE reporting_territory ON COMMIT DROP AS
-SELECT c.code, c.name, c.academie_code COLLATE "C" AS academie, c.departement_code COLLATE "C" AS departement,
+SELECT c.code, c.name, c.academie_code AS academie, c.departement_code AS departement,
        coalesce(pc.platform_id, pp.platform_id) AS platform, coalesce(c.population, 0)::bigint AS population,
        NOT EXISTS (SELECT 1 FROM commune a WHERE a.parent_code = c.code) AS counted
 FROM commune c
