@@ -1,5 +1,6 @@
 """The figures of one period for every scope at once (the country, each académie, département and PSAD
-platform), computed from the rows in a few grouped queries.
+platform): the rows are read once, grouped at the finest place (académie, département, platform), and rolled up
+to every scope in Python.
 
 Where a row lies: a site's commune gives its académie and département; its platform is the one whose perimeter
 lists the commune (or, for an arrondissement, its city). A solution counts as published when it and its site
@@ -11,7 +12,6 @@ import statistics
 from collections import Counter, defaultdict
 
 import numpy as np
-
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -40,7 +40,6 @@ SELECT c.code, c.name, c.academie_code AS academie, c.departement_code AS depart
 FROM commune c
 LEFT JOIN psad_platform_commune pc ON pc.commune_code = c.code
 LEFT JOIN psad_platform_commune pp ON pp.commune_code = c.parent_code;
-ALTER TABLE reporting_territory ADD PRIMARY KEY (code);
 ANALYZE reporting_territory;
 """
 WHERE = "t.academie, t.departement, t.platform"
