@@ -393,7 +393,8 @@ def _count(body: Mapping, name: str, required: bool) -> int | None:
         raise InvalidParameter(f"{what[0].upper()}{what[1:]} doit être un nombre entier positif ou nul, reçu "
                                f"« {body.get(name)} ».", parameter=name)
     if len(digits) > 12:
-        raise InvalidParameter(f"{what[0].upper()}{what[1:]} est bien trop grand : « {digits[:20]}… ».", parameter=name)
+        raise InvalidParameter(f"{what[0].upper()}{what[1:]} est bien trop grand : « {digits[:20]}… ».",
+                               parameter=name)
     return int(digits)
 
 

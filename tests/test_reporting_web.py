@@ -92,6 +92,10 @@ def test_reports_need_an_account(site, period):
         response = site["client"].get(path)
         assert response.status_code == 302, path
         assert response.location == "/equipes/connexion?" + urlencode({"next": path}), path
+    validation = f"/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/validation"
+    response = site["app"].test_client().post(validation, data={"version": "1"})  # the session had ended
+    assert response.status_code == 302
+    assert response.location == "/equipes/connexion?" + urlencode({"next": "/espace/rapports/"})
 
 
 def test_signing_in_leads_back_to_the_report_asked_for(site, period):
@@ -146,7 +150,8 @@ def test_the_platform_team_enters_its_figures_in_a_form(site, period):
     refused = team.post(form_path, data={**base, **typed})
     html = refused.get_data(as_text=True)
     assert refused.status_code == 400
-    assert "Le nombre de jeunes reçus en entretien doit être un nombre entier positif ou nul, reçu « beaucoup »" in html
+    assert ("Le nombre de jeunes reçus en entretien doit être un nombre entier positif ou nul, reçu « beaucoup »"
+            in html)
     assert re.search(r'id="met"[^>]*aria-invalid="true"', html) and 'value="1 200"' in html  # typed values kept
     too_many = team.post(form_path, data={**base, **typed, "met": "20", "entered": "13"}).get_data(as_text=True)
     assert "Le nombre de jeunes entrés dans une solution ne peut pas dépasser" in too_many

@@ -175,8 +175,8 @@ def platforms_figures(conn: Connection, actor: Actor, place: Place, period: Peri
     where = {"national": "true", "academie": "d.academie_code = :code", "departement": "d.code = :code",
              "platform": "p.id = CAST(:code AS bigint)"}[place.scope.kind]
     rows = conn.execute(text(f"""
-        SELECT p.id, p.name, d.code AS departement, d.academie_code AS academie, a.contacted, a.met, a.proposed, a.entered, a.updated_at,
-               a.updated_by, a.validated_at, a.validated_by, a.version
+        SELECT p.id, p.name, d.code AS departement, d.academie_code AS academie, a.contacted, a.met, a.proposed,
+               a.entered, a.updated_at, a.updated_by, a.validated_at, a.validated_by, a.version
         FROM psad_platform p JOIN departement d ON d.code = p.departement_code
         LEFT JOIN reporting_activity a ON a.platform_id = p.id AND a.period = :p
         WHERE p.status <> 'archived' AND {where} ORDER BY d.code, p.name"""),

@@ -58,8 +58,8 @@ SELECT GROUPING(s.type) = 0 AS by_type, {WHERE}, s.type, s.voie, s.service_civiq
        count(*) FILTER (WHERE s.published_at >= :start AND s.published_at < :end) AS new,
        count(*) FILTER (WHERE s.archived_at >= :start AND s.archived_at < :end) AS archived,
        coalesce(sum(s.vacant_places) FILTER (WHERE p.published), 0) AS vacant_places,
-       count(*) FILTER (WHERE p.published
-                          AND s.last_checked_at > :asof - make_interval(days => {CHECKED_WITHIN_DAYS})) AS checked_recently,
+       count(*) FILTER (WHERE p.published AND s.last_checked_at > :asof - make_interval(days => {CHECKED_WITHIN_DAYS}))
+           AS checked_recently,
        count(*) FILTER (WHERE p.published AND s.last_checked_at IS NULL) AS never_checked
 FROM solution s JOIN site ON site.id = s.site_id JOIN reporting_territory t ON t.code = site.commune_code
 CROSS JOIN LATERAL (SELECT s.status = 'published' AND site.status = 'published' AS published) p

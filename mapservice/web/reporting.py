@@ -128,6 +128,11 @@ def sign_in_first():
     """A signed-out visitor of the pages goes to the workspace's sign-in page, and comes back here after (the
     API answers 401 instead). Every form carries its CSRF token (Flask-WTF, as the workspace's)."""
     if _bearer_token() is None and not flask_login.current_user.is_authenticated:
+        if request.url_rule is not None and "GET" not in request.url_rule.methods:
+            # A form sent once the session had ended (a validation): its URL cannot be opened, so the sign-in
+            # leads back to the reports' index instead.
+            flash(current_app.login_manager.login_message)
+            return redirect(flask_login.login_url("workspace.login", url_for("reporting_pages.index")))
         return current_app.login_manager.unauthorized()
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         current_app.extensions["csrf"].protect()
