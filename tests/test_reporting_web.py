@@ -338,6 +338,7 @@ def test_signed_out_in_chromium_sign_in_then_read_the_report(site, period, live,
         page.get_by_role("link", name="Chiffres des plateformes : saisie et validation").click()
         expect(page.get_by_role("heading", name=re.compile("Chiffres d'activité des plateformes"))).to_be_visible()
         assert serious_accessibility_violations(page) == []
+        screenshot(page, "report-figures")
         page.goto(f"{live}/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/saisie")
         page.get_by_label("Jeunes contactés").fill("trente")
         page.get_by_role("button", name="Enregistrer les chiffres").click()
