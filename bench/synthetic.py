@@ -1,5 +1,6 @@
 """A synthetic catalogue for benchmarks, with realistic density: sites are drawn in proportion to commune
-population (so cities hold most of them), scattered around the town hall within the commune's radius.
+population (so cities hold most of them), scattered around the town hall within the commune's radius; four PSAD
+platforms per département share its communes.
 
     python bench/synthetic.py --sites 200000            # prints the database URL
     python bench/synthetic.py --sites 1000000 --seed 7
@@ -26,7 +27,7 @@ from mapservice.db import make_engine, resolve_database_url, transaction, upgrad
 from mapservice.reference import load_reference  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
-GENERATOR_VERSION = "2"  # bump when the rows generated change
+GENERATOR_VERSION = "3"  # bump when the rows generated change
 
 # (site kind, solution type, share of sites)
 MIX = [
@@ -90,8 +91,21 @@ CROSS JOIN LATERAL generate_series(1, 1 + (s.id % 3)::int) AS g(k)
 CROSS JOIN LATERAL (SELECT 5 + (s.id % 40)::int AS capacity) c
 WHERE s.source = 'synthetic';
 
+-- PSAD platforms: four per département (~400, about as many as the real ones), each covering a quarter of its
+-- communes (arrondissements follow their city).
+INSERT INTO psad_platform (name, departement_code, status, source, source_key, is_example)
+SELECT 'Plateforme synthétique ' || d.code || '-' || k, d.code, 'published', 'synthetic', d.code || ':' || k, true
+FROM departement d CROSS JOIN generate_series(0, 3) AS k;
+
+INSERT INTO psad_platform_commune (platform_id, commune_code)
+SELECT p.id, c.code FROM commune c
+JOIN psad_platform p ON p.source = 'synthetic' AND p.source_key = c.departement_code || ':' || abs(hashtext(c.code)) % 4
+WHERE c.parent_code IS NULL;
+
 ANALYZE site;
 ANALYZE solution;
+ANALYZE psad_platform;
+ANALYZE psad_platform_commune;
 """
 
 

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 from .appdata import changelog
 from .errors import InvalidParameter
 from .reporting.access import ReportScope
-from .reporting.figures import FIGURES as ACTIVITY_FIGURES, ActivityFigures, Objectives
+from .reporting.figures import FIGURES as ACTIVITY_FIGURES, LABELS as ACTIVITY_LABELS, ActivityFigures, Objectives
 from .reporting.periods import Period
 from .taxonomy import ERROR_REPORT_REASONS, PLACE_KINDS, SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 from .values import (Area, BBox, ChangeQuery, DistanceCursor, ErrorReport, ItemsQuery, NearestQuery, PlaceQuery,
@@ -485,15 +485,23 @@ def report_period(value: str) -> Period:
 
 
 def _count(body: Mapping, name: str, required: bool) -> int | None:
+    """A whole number ≥ 0 of a JSON body or a form; messages name the figure in French (and the field)."""
+    what = f"le nombre de {ACTIVITY_LABELS[name]}" if name in ACTIVITY_LABELS else f"le champ '{name}'"
     value = body.get(name)
+    if isinstance(value, str):
+        value = value.strip().replace(" ", "").replace("\u202f", "").replace("\xa0", "")  # « 1 200 » as typed
     if value is None or value == "":
         if required:
-            raise InvalidParameter(f"Le champ '{name}' est obligatoire (un nombre entier).", parameter=name)
+            raise InvalidParameter(f"Indiquez {what} (un nombre entier, 0 s'il n'y en a pas).", parameter=name)
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise InvalidParameter(f"'{name}' doit être un nombre entier positif ou nul, reçu « {value} ».",
+    digits = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidParameter(f"{what[0].upper()}{what[1:]} doit être un nombre entier positif ou nul, reçu "
+                               f"« {body.get(name)} ».", parameter=name)
+    if len(digits) > 12:
+        raise InvalidParameter(f"{what[0].upper()}{what[1:]} est bien trop grand : « {digits[:20]}… ».",
                                parameter=name)
-    return int(value)
+    return int(digits)
 
 
 def _body(body: Mapping | None, allowed: Iterable[str]) -> Mapping:
@@ -504,7 +512,8 @@ def _body(body: Mapping | None, allowed: Iterable[str]) -> Mapping:
 
 
 def activity_figures(body: Mapping | None) -> tuple[ActivityFigures, int | None]:
-    """{"contacted", "met", "proposed", "entered", "version"?} → (ActivityFigures, expected version)."""
+    """{"contacted", "met", "proposed", "entered", "version"?} (a JSON body or a form) → (ActivityFigures,
+    expected version)."""
     body = _body(body, (*ACTIVITY_FIGURES, "version"))
     return ActivityFigures(*(_count(body, f, True) for f in ACTIVITY_FIGURES)), _count(body, "version", False)
 

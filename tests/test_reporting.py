@@ -8,13 +8,14 @@ import statistics
 from collections import Counter
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
 from mapservice.db import make_engine, transaction
 from mapservice.errors import Conflict, Forbidden, InvalidParameter, StaleVersion
-from mapservice.reporting import distances, figures, report
+from mapservice.reporting import distances, figures, indicators, report
 from mapservice.reporting.access import ReportScope, place_of, readable_scopes
 from mapservice.reporting.periods import Period
 
@@ -274,6 +275,14 @@ def test_a_scope_report_lists_the_level_below_and_its_evolution(fresh_engine):
     assert {c["scope"]["code"] for c in view["children"] if c["scope"]["kind"] == "departement"} == {"01", "42", "69"}
     assert [e["period"] for e in view["evolution"]] == [period.previous().name, period.name]
     assert all(z["academie"] == LYON for z in view["zones_blanches_communes"])
+
+
+@pytest.mark.parametrize("values", [[7], [1, 2], [5, 1, 1, 2], [0, 0, 0, 9], [3, 3, 8, 8, 8, 1, 40, 2, 2]])
+def test_the_median_of_a_histogram_is_the_median_of_its_values(values):
+    histogram = Counter(values)
+    ages, counts = np.array(list(histogram)), np.array(list(histogram.values()))
+    assert indicators.weighted_median(ages, counts) == statistics.median(values)
+    assert indicators.weighted_median(np.array([4]), np.array([0])) is None
 
 
 def test_periods_are_named_by_their_first_month():

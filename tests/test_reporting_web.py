@@ -7,20 +7,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from urllib.parse import urlencode
 
 import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openpyxl import load_workbook
+from playwright.sync_api import expect
 from sqlalchemy import text
 
 from mapservice.accounts import login, store
 from mapservice.accounts.values import Scope
 from mapservice.db import make_engine, transaction
+from mapservice.reporting import report
+from mapservice.reporting.periods import Period
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
-from .page_browser import screenshot, serious_accessibility_violations
-from .workspace_fixtures import make_account
+from .page_browser import browsing, screenshot, serious_accessibility_violations
+from .workspace_fixtures import PASSWORD, make_account
 
 LYON, RHONE = "10", "69"
 
@@ -77,12 +82,147 @@ def openapi(site):
 
 
 def test_reports_need_an_account(site, period):
-    for url in ("/api/v1/reports/periods", f"/api/v1/reports/{period}/national", "/espace/rapports/",
-                f"/espace/rapports/{period}/national", f"/espace/rapports/{period}/national.csv"):
+    for url in ("/api/v1/reports/periods", f"/api/v1/reports/{period}/national"):
         response = site["client"].get(url)
         assert response.status_code == 401 and response.mimetype == "application/problem+json", url
     response = site["client"].get("/api/v1/reports/periods", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401 and "révoqué" in response.get_json()["detail"]
+    for path in ("/espace/rapports/", f"/espace/rapports/{period}/national",
+                 f"/espace/rapports/{period}/national.csv?table=couverture"):
+        response = site["client"].get(path)
+        assert response.status_code == 302, path
+        assert response.location == "/equipes/connexion?" + urlencode({"next": path}), path
+    validation = f"/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/validation"
+    response = site["app"].test_client().post(validation, data={"version": "1"})  # the session had ended
+    assert response.status_code == 302
+    assert response.location == "/equipes/connexion?" + urlencode({"next": "/espace/rapports/"})
+
+
+def test_signing_in_leads_back_to_the_report_asked_for(site, period):
+    client = site["app"].test_client()
+    report = f"/espace/rapports/{period}/academie/{LYON}"
+    login_page = client.get(client.get(report).location).get_data(as_text=True)
+    assert f'name="next" value="{report}"' in login_page
+    signed_in = sign_in(client, "academie.lyon@exemple.invalid", next=report)
+    assert signed_in.status_code == 302 and signed_in.location == report
+    page = client.get(report)
+    assert page.status_code == 200 and "Rapport bimestriel — Lyon" in page.get_data(as_text=True)
+    # Never back to another host: the sign-in then goes to the workspace's dashboard.
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example/", "javascript:alert(1)"):
+        other = site["app"].test_client()
+        assert sign_in(other, "academie.lyon@exemple.invalid", next=elsewhere).location == "/equipes/", elsewhere
+
+
+def csrf_token(client, path: str = "/equipes/connexion") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def sign_in(client, email: str, next: str | None = None):
+    form = {"csrf_token": csrf_token(client), "email": email, "password": PASSWORD}
+    return client.post("/equipes/connexion", data={**form, **({"next": next} if next else {})})
+
+
+def signed_in(site, email: str):
+    client = site["app"].test_client()
+    assert sign_in(client, email).status_code == 302
+    return client
+
+
+def hidden(html: str, name: str) -> str | None:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    return found.group(1) if found else None
+
+
+def test_the_platform_team_enters_its_figures_in_a_form(site, period):
+    # Figures entered once already (through the API): the form starts from them and their version.
+    assert send(site, "curator", "PUT", f"/api/v1/reports/{period}/plateforme/{site['platform']}/activite",
+                {"contacted": 3, "met": 2, "proposed": 1, "entered": 0}).status_code == 200
+    team = signed_in(site, "referent.69@exemple.invalid")
+    form_path = f"/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/saisie"
+    form = team.get(form_path).get_data(as_text=True)
+    for label in ("Jeunes contactés", "Jeunes reçus en entretien", "Jeunes à qui une solution a été proposée",
+                  "Jeunes entrés dans une solution"):
+        assert f">{label}</label>" in form
+    token, version = hidden(form, "csrf_token"), hidden(form, "version")
+    assert 'id="contacted"' in form and 'value="3"' in form and version
+    base = {"csrf_token": token, "version": version}
+    typed = {"contacted": "1 200", "met": "beaucoup", "proposed": "12", "entered": "7"}
+    refused = team.post(form_path, data={**base, **typed})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert ("Le nombre de jeunes reçus en entretien doit être un nombre entier positif ou nul, reçu « beaucoup »"
+            in html)
+    assert re.search(r'id="met"[^>]*aria-invalid="true"', html) and 'value="1 200"' in html  # typed values kept
+    too_many = team.post(form_path, data={**base, **typed, "met": "20", "entered": "13"}).get_data(as_text=True)
+    assert "Le nombre de jeunes entrés dans une solution ne peut pas dépasser" in too_many
+    assert team.post(form_path, data={**typed, "met": "20"}).status_code == 400  # no CSRF token, nothing written
+    with site["engine"].connect() as conn:
+        before = conn.scalar(text("SELECT version FROM reporting_activity WHERE platform_id = :p AND period = :period"),
+                             {"p": site["platform"], "period": period})
+    assert str(before) == version
+    saved = team.post(form_path, data={**base, **typed, "met": "20"})
+    assert saved.status_code == 302
+    listing = team.get(saved.location).get_data(as_text=True)
+    assert "enregistrés" in listing and "À valider" in listing and "1200" in listing
+    assert "<script>alert(1)</script>" not in listing  # the platform's name, escaped
+    # A save from a form read before that one is refused, shows what is there now, and writes nothing.
+    stale = team.post(form_path, data={**base, "contacted": "5", "met": "5", "proposed": "3", "entered": "1"})
+    assert stale.status_code == 409 and "modifiés entre-temps" in stale.get_data(as_text=True)
+    assert "jeunes contactés 1200" in stale.get_data(as_text=True)
+    # Another platform's form: refused, in French, read or written.
+    other = f"/espace/rapports/{period}/plateforme/{site['other_platform']}/chiffres/saisie"
+    assert team.get(other).status_code == 403
+    forged = team.post(other, data={"csrf_token": token, **typed, "met": "20"})
+    assert forged.status_code == 403 and "hors de votre territoire" in forged.get_data(as_text=True)
+    with site["engine"].connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM reporting_activity WHERE platform_id = :p"),
+                           {"p": site["other_platform"]}) == 0
+
+
+def test_the_academie_validates_the_figures_and_sets_its_objectives_in_forms(site, period):
+    team = signed_in(site, "referent.69@exemple.invalid")
+    form_path = f"/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/saisie"
+    form = team.get(form_path).get_data(as_text=True)
+    figures = {"contacted": "40", "met": "30", "proposed": "20", "entered": "10"}
+    version = hidden(form, "version")
+    assert team.post(form_path, data={"csrf_token": hidden(form, "csrf_token"), **figures,
+                                      **({"version": version} if version else {})}).status_code == 302
+    listing = team.get(f"/espace/rapports/{period}/departement/{RHONE}/chiffres").get_data(as_text=True)
+    assert "chiffres/validation" not in listing  # the curator enters, the académie validates
+
+    admin = signed_in(site, "academie.lyon@exemple.invalid")
+    listing_path = f"/espace/rapports/{period}/academie/{LYON}/chiffres"
+    listing = admin.get(listing_path).get_data(as_text=True)
+    validation = f"/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/validation"
+    assert f'action="{validation}"' in listing
+    version = re.search(rf'action="{validation}".*?name="version" value="(\d+)"', listing, re.S).group(1)
+    token = hidden(listing, "csrf_token")
+    assert team.post(validation, data={"csrf_token": csrf_token(team), "version": version}).status_code == 403
+    assert admin.post(validation, data={"csrf_token": token, "version": str(int(version) - 1)}).status_code == 409
+    validated = admin.post(validation, data={"csrf_token": token, "version": version, "next": listing_path})
+    assert validated.status_code == 302 and validated.location == listing_path
+    assert "Validés le" in admin.get(listing_path).get_data(as_text=True)
+    rhone = get(site, "academie", f"/api/v1/reports/{period}/departement/{RHONE}").get_json()
+    assert rhone["activity"]["contacted"] == 40 and rhone["activity"]["platforms_validated"] == 1
+
+    year = int(period[:4])
+    objectives_path = f"/espace/rapports/{period}/academie/{LYON}/objectifs"
+    report_page = admin.get(f"/espace/rapports/{period}/academie/{LYON}").get_data(as_text=True)
+    assert f'href="{objectives_path}"' in report_page
+    assert team.get(objectives_path).status_code == 403
+    assert team.post(objectives_path, data={"csrf_token": csrf_token(team), "contacted": "1"}).status_code == 403
+    form = admin.get(objectives_path).get_data(as_text=True)
+    assert f"Objectifs {year}" in form and ">Objectif : jeunes contactés</label>" in form
+    base = {"csrf_token": hidden(form, "csrf_token"), **({"version": v} if (v := hidden(form, "version")) else {})}
+    wrong = admin.post(objectives_path, data={**base, "contacted": "-3"})
+    assert wrong.status_code == 400 and "Le nombre de jeunes contactés doit être" in wrong.get_data(as_text=True)
+    saved = admin.post(objectives_path, data={**base, "contacted": "400", "entered": "50"})
+    assert saved.status_code == 302
+    stale = admin.post(objectives_path, data={**base, "version": "999", "contacted": "1"})
+    assert stale.status_code == 409 and "modifiés entre-temps" in stale.get_data(as_text=True)
+    lyon = get(site, "academie", f"/api/v1/reports/{period}/academie/{LYON}").get_json()
+    assert lyon["objectives"]["contacted"]["target"] == 400 and lyon["objectives"]["met"]["target"] is None
+    assert lyon["objectives"]["entered"]["target"] == 50
 
 
 @pytest.mark.parametrize("role, allowed, refused", [
@@ -173,23 +313,48 @@ def live(site):
         yield url
 
 
-def test_the_report_page_in_chromium(site, period, live, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
-                                  extra_http_headers={"Authorization": f"Bearer {site['tokens']['national']}"})
-    requests, errors = [], []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{live}/espace/rapports/{period}/academie/{LYON}")
+def test_signed_out_in_chromium_sign_in_then_read_the_report(site, period, live, browser):
+    """A signed-out visitor of the report is sent to the sign-in page, signs in, and is back on the report
+    (a session, no token): tables, charts and map there, nothing from another host, no serious accessibility
+    violation; printable. The figures' form too."""
+    report = f"{live}/espace/rapports/{period}/academie/{LYON}"
+    with browsing(browser, live, default_path=None) as open_page:
+        page = open_page(None).page
+        page.goto(report)
+        expect(page).to_have_url(re.compile(r"/equipes/connexion\?next="))
+        page.get_by_label("Adresse e-mail").fill("academie.lyon@exemple.invalid")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        expect(page).to_have_url(report)
+        expect(page.get_by_role("heading", name="Rapport bimestriel — Lyon")).to_be_visible()
         page.frame_locator("iframe.zones-map").locator(".leaflet-interactive").first.wait_for()
         assert serious_accessibility_violations(page) == []
         screenshot(page, "report-academie")
         page.emulate_media(media="print")
         assert page.locator("iframe.zones-map").is_hidden()
         assert page.pdf(format="A4")[:4] == b"%PDF"
-    finally:
-        context.close()
-    assert errors == []
-    assert [u for u in requests if not u.startswith(live + "/")] == []
+        page.emulate_media(media="screen")
+
+        page.get_by_role("link", name="Chiffres des plateformes : saisie et validation").click()
+        expect(page.get_by_role("heading", name=re.compile("Chiffres d'activité des plateformes"))).to_be_visible()
+        assert serious_accessibility_violations(page) == []
+        screenshot(page, "report-figures")
+        page.goto(f"{live}/espace/rapports/{period}/plateforme/{site['platform']}/chiffres/saisie")
+        page.get_by_label("Jeunes contactés").fill("trente")
+        page.get_by_role("button", name="Enregistrer les chiffres").click()
+        expect(page.get_by_role("alert")).to_contain_text("doit être un nombre entier positif ou nul")
+        assert serious_accessibility_violations(page) == []
+        screenshot(page, "report-figures-form")
+
+
+def test_a_frozen_period_shows_its_figures_without_a_form(site, period):
+    with transaction(site["engine"]) as conn:
+        closed = Period.parse(period).previous()
+        report.freeze(conn, closed)
+    team = signed_in(site, "referent.69@exemple.invalid")
+    form_path = f"/espace/rapports/{closed.name}/plateforme/{site['platform']}/chiffres/saisie"
+    page = team.get(form_path).get_data(as_text=True)
+    assert "est close et son rapport figé" in page and 'class="figures"' not in page
+    refused = team.post(form_path, data={"csrf_token": csrf_token(team), "contacted": "1", "met": "1",
+                                         "proposed": "1", "entered": "1"})
+    assert refused.status_code == 409 and "ne changent plus" in refused.get_data(as_text=True)

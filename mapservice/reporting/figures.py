@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ..accounts.values import Actor
-from ..errors import Conflict, InvalidParameter, NotFound, StaleVersion
+from ..errors import Conflict, InvalidParameter, MapserviceError, NotFound, StaleVersion
 from .access import Place, ReportScope, check, may_enter_figures, may_read, may_validate, place_of
 from .periods import Period
 
@@ -60,13 +60,19 @@ class Objectives:
                                        parameter=name)
 
 
-def _open_period(conn: Connection, period: Period) -> None:
-    today = conn.scalar(text("SELECT current_date"))
-    if period > Period.containing(today):
-        raise InvalidParameter(f"La période {period.label} n'a pas commencé.", parameter="period")
+def closed(conn: Connection, period: Period) -> MapserviceError | None:
+    """Why the figures of `period` can no longer (or not yet) be entered or validated; None when they can."""
+    if period > Period.containing(conn.scalar(text("SELECT current_date"))):
+        return InvalidParameter(f"La période {period.label} n'a pas commencé.", parameter="period")
     if conn.scalar(text("SELECT EXISTS (SELECT 1 FROM reporting_snapshot WHERE period = :p)"), {"p": period.name}):
-        raise Conflict(f"La période {period.label} est close et son rapport figé : ses chiffres ne changent plus.",
-                       parameter="period")
+        return Conflict(f"La période {period.label} est close et son rapport figé : ses chiffres ne changent plus.",
+                        parameter="period")
+    return None
+
+
+def _open_period(conn: Connection, period: Period) -> None:
+    if (refusal := closed(conn, period)) is not None:
+        raise refusal
 
 
 def _version_matches(row, expected: int | None, what: str) -> None:
@@ -82,6 +88,14 @@ def activity(conn: Connection, platform_id: int, period: Period) -> dict | None:
                                FROM reporting_activity WHERE platform_id = :id AND period = :p"""),
                        {"id": platform_id, "p": period.name}).mappings().first()
     return dict(row) if row else None
+
+
+def for_entry(conn: Connection, actor: Actor, platform_id: int, period: Period) -> tuple[Place, dict | None]:
+    """The platform and its figures of the period, for the form where its team enters them (the same check as
+    the save)."""
+    place = place_of(conn, ReportScope("platform", str(platform_id)))
+    check(conn, actor, may_enter_figures(actor, place), "saisir les chiffres d'activité", place)
+    return place, activity(conn, platform_id, period)
 
 
 def enter(conn: Connection, actor: Actor, platform_id: int, period: Period, figures: ActivityFigures,
@@ -126,6 +140,14 @@ def objectives(conn: Connection, academie: str, year: int) -> dict | None:
     return dict(row) if row else None
 
 
+def for_objectives(conn: Connection, actor: Actor, academie: str, year: int) -> tuple[Place, dict | None]:
+    """The académie and its objectives of the year, for the form where its administrator sets them (the same
+    check as the save)."""
+    place = place_of(conn, ReportScope("academie", academie))
+    check(conn, actor, may_validate(actor, place), "fixer les objectifs", place)
+    return place, objectives(conn, academie, year)
+
+
 def set_objectives(conn: Connection, actor: Actor, academie: str, year: int, targets: Objectives,
                    expected_version: int | None = None) -> int:
     place = place_of(conn, ReportScope("academie", academie))
@@ -148,18 +170,23 @@ def set_objectives(conn: Connection, actor: Actor, academie: str, year: int, tar
 
 def platforms_figures(conn: Connection, actor: Actor, place: Place, period: Period) -> list[dict]:
     """The platforms of a scope with their figures for the period, for the page where they are entered and
-    validated."""
+    validated; each says whether the actor may enter (`may_enter`) and validate (`may_validate`) them."""
     check(conn, actor, may_read(actor, place), "consulter les chiffres d'activité", place)
     where = {"national": "true", "academie": "d.academie_code = :code", "departement": "d.code = :code",
              "platform": "p.id = CAST(:code AS bigint)"}[place.scope.kind]
     rows = conn.execute(text(f"""
-        SELECT p.id, p.name, d.code AS departement, a.contacted, a.met, a.proposed, a.entered, a.updated_at,
-               a.updated_by, a.validated_at, a.validated_by, a.version
+        SELECT p.id, p.name, d.code AS departement, d.academie_code AS academie, a.contacted, a.met, a.proposed,
+               a.entered, a.updated_at, a.updated_by, a.validated_at, a.validated_by, a.version
         FROM psad_platform p JOIN departement d ON d.code = p.departement_code
         LEFT JOIN reporting_activity a ON a.platform_id = p.id AND a.period = :p
         WHERE p.status <> 'archived' AND {where} ORDER BY d.code, p.name"""),
                         {"code": place.scope.code, "p": period.name}).mappings()
-    return [dict(r) for r in rows]
+    platforms = []
+    for row in rows:
+        platform = Place(ReportScope("platform", str(row["id"])), row["name"], row["academie"], row["departement"])
+        platforms.append({**row, "may_enter": may_enter_figures(actor, platform),
+                          "may_validate": may_validate(actor, platform)})
+    return platforms
 
 
 def today_period(conn: Connection) -> Period:

@@ -10,17 +10,18 @@ from html import escape
 
 import flask_login
 import folium
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 
 from .. import params
 from ..accounts import login
 from ..accounts.values import Actor
-from ..errors import NotFound, Unauthorized
+from ..errors import Conflict, InvalidParameter, MapserviceError, NotFound, StaleVersion, Unauthorized
 from ..reporting import access, charts, exports, figures, maps, report
 from ..reporting.periods import Period
 from ..reporting.tables import SHORT_TYPES, tables
 from . import map_page
 from .connection import read_db, write_db
+from .workspace.session import local_path
 
 api = Blueprint("reporting_api", __name__)
 pages = Blueprint("reporting_pages", __name__)
@@ -37,14 +38,18 @@ MAP_POLICY = "; ".join((
 MAP_MAX_ZONES = 3000
 
 
-def current_actor() -> Actor:
+def _bearer_token() -> str | None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and secret.strip():
-        actor = login.token_actor(read_db(), secret.strip(), request.remote_addr)
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
+def current_actor() -> Actor:
+    if secret := _bearer_token():
+        actor = login.token_actor(read_db(), secret, request.remote_addr)
         if actor is None:
             raise Unauthorized("Jeton d'API inconnu ou révoqué.")
         return actor
-    if hasattr(current_app, "login_manager") and flask_login.current_user.is_authenticated:
+    if flask_login.current_user.is_authenticated:
         return flask_login.current_user.actor
     raise Unauthorized("Connectez-vous à l'espace des équipes pour consulter les rapports (ou envoyez un jeton "
                        "d'API : « Authorization: Bearer <jeton> »).")
@@ -119,6 +124,28 @@ def private(response: Response) -> Response:
 
 # -- Workspace pages -------------------------------------------------------------------------------------
 
+@pages.before_request
+def sign_in_first():
+    """A signed-out visitor of the pages goes to the workspace's sign-in page, and comes back here after (the
+    API answers 401 instead). Every form carries its CSRF token (Flask-WTF, as the workspace's)."""
+    if _bearer_token() is None and not flask_login.current_user.is_authenticated:
+        if request.url_rule is not None and "GET" not in request.url_rule.methods:
+            # A form sent once the session had ended (a validation): its URL cannot be opened, so the sign-in
+            # leads back to the reports' index instead.
+            flash(current_app.login_manager.login_message)
+            return redirect(flask_login.login_url("workspace.login", url_for("reporting_pages.index")))
+        return current_app.login_manager.unauthorized()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["csrf"].protect()
+    return None
+
+
+@pages.errorhandler(MapserviceError)
+def refused(exc: MapserviceError):
+    """The pages answer in French HTML (the API in problem+json)."""
+    return render_template("reporting/error.html", error=exc, static_url=map_page.static_url), exc.status
+
+
 @pages.after_request
 def security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
@@ -144,11 +171,11 @@ def index():
                            static_url=map_page.static_url)
 
 
-def _scope_route(suffix: str = ""):
+def _scope_route(suffix: str = "", methods=("GET",)):
     def register(view):
         endpoint = view.__name__
-        pages.add_url_rule(f"/<period>/<kind>{suffix}", endpoint, view, defaults={"code": None})
-        pages.add_url_rule(f"/<period>/<kind>/<code>{suffix}", endpoint, view)
+        pages.add_url_rule(f"/<period>/<kind>{suffix}", endpoint, view, defaults={"code": None}, methods=methods)
+        pages.add_url_rule(f"/<period>/<kind>/<code>{suffix}", endpoint, view, methods=methods)
         return view
     return register
 
@@ -159,10 +186,12 @@ def scope_page(period: str, kind: str, code: str | None):
         raise NotFound("Précisez le code du territoire.", parameter="code")
     view, place = _view(period, kind, code)
     shown = Period.parse(period)
+    actor = current_actor()
     return render_template(
         "reporting/report.html", view=view, place=place, tables=tables(view), period=shown,
         charts=_charts(view), page_url=page_url, static_url=map_page.static_url, page_kind=URL_KINDS[place.scope.kind],
-        others=[Period.parse(p["period"]) for p in report.periods(read_db()) if p["period"] != period])
+        others=[Period.parse(p["period"]) for p in report.periods(read_db()) if p["period"] != period],
+        may_set_objectives=place.scope.kind == "academie" and access.may_validate(actor, place))
 
 
 def _charts(view: dict) -> dict[str, str]:
@@ -249,3 +278,94 @@ def _zones_map(view: dict, place: access.Place) -> folium.Map:
         m.fit_bounds([[min(positions[z["code"]][0] for z in zones), min(positions[z["code"]][1] for z in zones)],
                       [max(positions[z["code"]][0] for z in zones), max(positions[z["code"]][1] for z in zones)]])
     return m
+
+
+# -- Forms: the platforms' figures, their validation, the académies' objectives ----------------------------
+# Thin: params parses a form as it parses the API's JSON; the core functions the API calls check who may write.
+# A refused save shows the form again with the message and what was typed (4xx: the unit of work rolls back).
+
+def _form() -> dict:
+    return {k: v for k, v in request.form.items() if k not in ("csrf_token", "next")}
+
+
+def _page(template: str, status: int = 200, **context):
+    return render_template(f"reporting/{template}", static_url=map_page.static_url, page_url=page_url,
+                           labels=figures.LABELS, fields=figures.FIGURES, **context), status
+
+
+@_scope_route("/chiffres")
+def figures_page(period: str, kind: str, code: str | None):
+    """The platforms of the scope with their figures of the period: enter them, validate them."""
+    params.known_only(request.args, ())
+    actor = current_actor()
+    shown = params.report_period(period)
+    conn = read_db()
+    place = access.place_of(conn, params.report_scope(kind, code))
+    return _page("figures.html", place=place, period=shown, closed=figures.closed(conn, shown),
+                 platforms=figures.platforms_figures(conn, actor, place, shown))
+
+
+@pages.route("/<period>/plateforme/<platform_id>/chiffres/saisie", methods=["GET", "POST"])
+def enter_figures(period: str, platform_id: str):
+    """The platform's team enters its figures of the period (aggregates only); they then wait for the
+    académie's validation."""
+    actor = current_actor()
+    shown = params.report_period(period)
+    conn = write_db() if request.method == "POST" else read_db()
+    platform = params.identifier(platform_id, "la plateforme")
+    place, saved = figures.for_entry(conn, actor, platform, shown)
+    form = {"place": place, "period": shown, "saved": saved, "closed": figures.closed(conn, shown)}
+    if request.method == "GET":
+        return _page("activity_form.html", **form, values=saved or {})
+    typed = _form()
+    try:
+        values, version = params.activity_figures(typed)
+        figures.enter(conn, actor, platform, shown, values, version)
+    except StaleVersion as exc:  # shown again on the current version: saving again is a knowing overwrite
+        current = figures.activity(conn, platform, shown)
+        return _page("activity_form.html", exc.status, **form, error=exc, current=current,
+                     values={**typed, "version": current and current["version"]})
+    except (InvalidParameter, Conflict) as exc:
+        return _page("activity_form.html", exc.status, **form, values=typed, error=exc)
+    flash(f"Chiffres de {shown.label} enregistrés : ils compteront dans le rapport une fois validés par "
+          "l'académie.")
+    return redirect(page_url("figures_page", place, shown.name))
+
+
+@pages.post("/<period>/plateforme/<platform_id>/chiffres/validation")
+def validate_figures(period: str, platform_id: str):
+    """The académie administrator validates the figures as they were shown (their version)."""
+    actor = current_actor()
+    shown = params.report_period(period)
+    platform = params.identifier(platform_id, "la plateforme")
+    figures.validate(write_db(), actor, platform, shown, params.expected_version(_form()))
+    flash("Chiffres validés : ils comptent désormais dans le rapport.")
+    return redirect(local_path(request.form.get("next"))
+                    or url_for("reporting_pages.figures_page", period=shown.name, kind="plateforme", code=platform))
+
+
+@_scope_route("/objectifs", methods=("GET", "POST"))
+def objectives_page(period: str, kind: str, code: str | None):
+    """The académie's objectives for the year of the period, set by its administrator."""
+    if kind != "academie":
+        raise NotFound("Les objectifs se fixent pour une académie.", parameter="scope")
+    actor = current_actor()
+    shown = params.report_period(period)
+    academie = params.report_scope(kind, code).code
+    conn = write_db() if request.method == "POST" else read_db()
+    place, saved = figures.for_objectives(conn, actor, academie, shown.year)
+    form = {"place": place, "period": shown, "year": shown.year, "saved": saved}
+    if request.method == "GET":
+        return _page("objectives_form.html", **form, values=saved or {})
+    typed = _form()
+    try:
+        targets, version = params.objectives(typed)
+        figures.set_objectives(conn, actor, academie, shown.year, targets, version)
+    except StaleVersion as exc:
+        current = figures.objectives(conn, academie, shown.year)
+        return _page("objectives_form.html", exc.status, **form, error=exc, current=current,
+                     values={**typed, "version": current and current["version"]})
+    except InvalidParameter as exc:
+        return _page("objectives_form.html", exc.status, **form, values=typed, error=exc)
+    flash(f"Objectifs {shown.year} de l'académie enregistrés.")
+    return redirect(page_url("scope_page", place, shown.name))

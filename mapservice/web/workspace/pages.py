@@ -23,7 +23,7 @@ from ...taxonomy import (
 from ..connection import read_db, write_db
 from ..map_page import static_url
 from .invitations import invite as invite_account, public_url, scope_values
-from .session import SessionUser, address, limits, page_actor
+from .session import SessionUser, address, limits, local_path, page_actor
 
 bp = Blueprint("workspace", __name__)
 HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte", "psad_platform": "plateforme",
@@ -74,18 +74,19 @@ def _public_url(endpoint: str, **values) -> str:
 
 @bp.route("/connexion", methods=["GET", "POST"], endpoint="login")
 def login_page():
+    back = local_path(request.values.get("next"))  # the page that asked for a session, if any
     if request.method == "GET":
-        return _render("login.html")
+        return _render("login.html", next=back)
     email = request.form.get("email", "")
     try:
         actor, generation = login.authenticate(read_db(), email, request.form.get("password", ""), address(),
                                                limits())
     except (Unauthorized, TooManyAttempts) as exc:
-        return _render("login.html", exc.status, error=exc.detail, email=email)
+        return _render("login.html", exc.status, error=exc.detail, email=email, next=back)
     session.clear()
     session.permanent = True
     login_user(SessionUser(actor, generation))
-    return redirect(url_for("workspace.dashboard"))
+    return redirect(back or url_for("workspace.dashboard"))
 
 
 @bp.post("/deconnexion")

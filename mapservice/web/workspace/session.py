@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -82,3 +83,14 @@ def limits() -> LoginLimits:
     ws = current_app.config["SETTINGS"].workspace
     return LoginLimits(per_account=ws.login_failures_per_account, per_address=ws.login_failures_per_address,
                        window=dt.timedelta(minutes=ws.login_window_minutes))
+
+
+def local_path(value: str | None) -> str | None:
+    """Where to go back after signing in (Flask-Login's `next`): a path of this site only, never another host
+    (`//host`, `/\\host`, `https://…` are dropped: an open redirect would lend our name to a phishing page)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(ch) < 32 for ch in value):
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
