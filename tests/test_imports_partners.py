@@ -171,12 +171,20 @@ def test_with_a_geocoder_cfa_of_the_extract_get_their_address(fresh_engine, addo
 def test_an_account_imports_within_its_territory_only(engine):
     from mapservice.accounts.values import ACADEMIE_ADMIN, CURATOR, NATIONAL_ADMIN, PARTNER, Actor
     from mapservice.errors import Forbidden
-    from mapservice.imports import import_territory
+    from mapservice.imports import ImportTerritory, import_territory
 
     with engine.connect() as conn:
-        assert import_territory(conn, Actor(1, "n@x.fr", NATIONAL_ADMIN)) is None
-        assert import_territory(conn, Actor(2, "a@x.fr", ACADEMIE_ADMIN, academies=frozenset({"14"}))) == \
-            {"22", "29", "35", "56"}  # académie de Rennes
-        assert import_territory(conn, Actor(3, "c@x.fr", CURATOR, departements=frozenset({"35"}))) == {"35"}
-        with pytest.raises(Forbidden):
-            import_territory(conn, Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})))
+        assert import_territory(conn, Actor(1, "n@x.fr", NATIONAL_ADMIN), "annuaire") is None
+        rennes = Actor(2, "a@x.fr", ACADEMIE_ADMIN, academies=frozenset({"14"}))
+        assert import_territory(conn, rennes, "annuaire") == ImportTerritory(frozenset({"22", "29", "35", "56"}))
+        curator = Actor(3, "c@x.fr", CURATOR, departements=frozenset({"35"}))
+        assert import_territory(conn, curator, "partners") == ImportTerritory(frozenset({"35"}))
+        platform_id, perimeter = conn.execute(text("""
+            SELECT platform_id, array_agg(commune_code) FROM psad_platform_commune GROUP BY 1 LIMIT 1""")).one()
+        platform_team = import_territory(conn, Actor(5, "p@x.fr", CURATOR, platforms=frozenset({platform_id})))
+        assert platform_team.departements == frozenset() and set(perimeter) <= platform_team.communes
+        # The official files are an administrator's; a partner's lists are imported by its curator.
+        for actor, kind in ((curator, "annuaire"), (curator, "cfa"),
+                            (Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})), "partners")):
+            with pytest.raises(Forbidden):
+                import_territory(conn, actor, kind)

@@ -22,7 +22,7 @@ from .. import datasets
 from ..db import copy_rows
 from ..errors import ImportOutdated
 from ..geocoding import AddressQuery, Geocoder
-from .records import Rejection, SiteCandidate, Skipped
+from .records import ImportTerritory, Rejection, SiteCandidate, Skipped
 from .report import ImportReport
 
 BATCH = 5000  # rows staged at a time: memory stays bounded whatever the file's size
@@ -78,10 +78,11 @@ class ImportJob:
     source: str
     rows: Iterable[SiteCandidate | Rejection | Skipped]
     report: ImportReport
-    territory: frozenset[str] | None = None  # département codes; None: national
+    territory: ImportTerritory | None = None  # None: national
     adopts: str | None = None  # another source whose records with the same keys this one takes over
     geocoder: Geocoder | None = None
     progress: Callable[[], None] = lambda: None
+    phase: Callable[[str], None] = lambda name: None  # "lecture", "contrôles", "comparaison", "écriture"
     extra_rejections: Callable[[], list[Rejection]] = lambda: []  # lines the reader could not split
 
 
@@ -111,14 +112,17 @@ def plan(conn: Connection, job: ImportJob) -> ImportReport:
     """Stage, check and compare the job's rows with the catalogue: the report of what an application would do.
     Writes temporary tables only."""
     report = job.report
-    report.territory = sorted(job.territory) if job.territory is not None else None
+    report.territory = job.territory.codes() if job.territory is not None else None
     # The checks' cost estimates (a subquery per row) make PostgreSQL compile them to machine code, which
     # takes seconds for a query that runs in milliseconds: no JIT for an import.
     conn.exec_driver_sql("SET LOCAL jit = off")
     conn.exec_driver_sql(STAGE_TABLES)
+    job.phase("lecture")
     _stage(conn, job)
     sources = [job.source] + ([job.adopts] if job.adopts else [])
+    job.phase("contrôles")
     _plan_sites(conn, job, sources)
+    job.phase("comparaison")
     _plan_solutions(conn, job, sources)
     conn.exec_driver_sql("ANALYZE import_plan")
     report.rejected.sort(key=lambda r: r.line)
@@ -134,6 +138,7 @@ def apply_plan(conn: Connection, job: ImportJob, *, imported_by: str,
         raise ImportOutdated(
             f"Le rapport a changé depuis l'essai à blanc (empreinte {report.fingerprint} au lieu de "
             f"{expected_fingerprint}) : le catalogue ou le fichier a changé ; relancez l'essai à blanc.")
+    job.phase("écriture")
     _apply(conn, job, imported_by)
     return report
 
@@ -152,7 +157,7 @@ def _stage(conn: Connection, job: ImportJob) -> None:
             report.rejected.append(item)
         elif item.key in lines_of_key:
             report.rejected.append(Rejection(item.line, f"clé en double : déjà à la ligne {lines_of_key[item.key]}",
-                                             None, item.key))
+                                             None, item.key, "gardez une seule ligne par identifiant"))
         else:
             lines_of_key[item.key] = item.line
             batch.append(item)
@@ -193,6 +198,11 @@ def _geocode(geocoder: Geocoder | None, sites: list[SiteCandidate]) -> dict[str,
             if g is not None and g.is_address and g.citycode == commune_of[key]}
 
 
+AT_SEA_FIX = ("vérifiez la latitude et la longitude (degrés décimaux, WGS84), ou videz-les pour placer le lieu à "
+              "son adresse")
+OUTSIDE_FIX = "retirez la ligne : le curateur de ce territoire l'importera"
+
+
 # -- checks and comparison ------------------------------------------------------------------------------
 
 SITE_CHECKS = f"""
@@ -226,10 +236,12 @@ SELECT k.line, k.key, k.name, k.kind, k.commune_code, k.address, k.postcode, k.t
        END AS commune_at_point,
        CASE WHEN k.pt IS NOT NULL AND k.xy IS NOT NULL THEN ST_Distance(k.pt::geography, k.xy::geography) END
            AS xy_gap_m,
-       t.id, t.version, t.source AS current_source, t.current, ir.fields AS last
+       t.id, t.version, t.source AS current_source, t.current, t.current_dep, ir.fields AS last
 FROM checked k
 LEFT JOIN LATERAL (
-    SELECT t.id, t.version, t.source, {_current_json(SITE_FIELDS)} AS current FROM site t
+    SELECT t.id, t.version, t.source, {_current_json(SITE_FIELDS)} AS current,
+           (SELECT cc.departement_code FROM commune cc WHERE cc.code = t.commune_code) AS current_dep
+    FROM site t
     WHERE t.source = ANY(:sources) AND t.source_key = k.key ORDER BY t.source = :source DESC LIMIT 1) t ON true
 LEFT JOIN import_record ir ON ir.record_table = 'site' AND ir.source = :source AND ir.source_key = k.key
 """
@@ -240,7 +252,8 @@ def _position(row: dict) -> tuple[str, str, float, float, str, str | None] | Rej
     line, key = row["line"], row["key"]
     commune, dep = row["c_code"], row["dep"]
     if row["commune_code"] and commune is None:
-        return Rejection(line, f"commune inconnue : code « {row['commune_code']} »", "Code_commune", key)
+        return Rejection(line, f"commune inconnue : code « {row['commune_code']} »", "Code_commune", key,
+                         "vérifiez le code INSEE de la commune (pas le code postal)")
     if row["unknown_srid"]:
         return Rejection(line, f"système de coordonnées EPSG:{row['srid']} inconnu", "epsg", key)
     warning = None
@@ -248,21 +261,27 @@ def _position(row: dict) -> tuple[str, str, float, float, str, str | None] | Rej
         lat, lon = row["lat"], row["lon"]
         if commune is None:  # a partner's row with a position and no commune: the commune holding the point
             if row["commune_at_point"] is None:
-                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key)
+                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key,
+                                 AT_SEA_FIX)
             commune, dep, _ = row["commune_at_point"].split(" ", 2)
         elif not row["pt_inside"]:
             if row["swapped_inside"]:
                 return Rejection(line, f"latitude et longitude inversées ({lat}, {lon}) : correction proposée "
-                                       f"latitude={lon}, longitude={lat}", "latitude", key)
+                                       f"latitude={lon}, longitude={lat}", "latitude", key,
+                                 f"échangez les deux colonnes : latitude={lon}, longitude={lat}")
             if row["xy_inside"]:
                 warning = (f"latitude/longitude ({lat}, {lon}) hors de la commune {commune} : position prise de "
                            f"coordonnee_X/Y (EPSG:{row['srid']})")
                 lat, lon = row["xy_lat"], row["xy_lon"]
             elif row["commune_at_point"] is None:
-                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key)
+                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key,
+                                 AT_SEA_FIX)
             else:
+                elsewhere = row["commune_at_point"].split(" ", 2)
                 return Rejection(line, f"position ({lat}, {lon}) hors de sa commune {commune} : elle tombe à "
-                                       f"{row['commune_at_point'].split(' ', 2)[2]}", "latitude", key)
+                                       f"{elsewhere[2]}", "latitude", key,
+                                 f"corrigez la position, ou la commune si le lieu est bien à {elsewhere[2]} "
+                                 f"(code {elsewhere[0]})")
         elif row["xy_gap_m"] is not None and row["xy_gap_m"] > XY_GAP_WARNING_M:
             warning = (f"latitude/longitude et coordonnee_X/Y à {row['xy_gap_m']:.0f} m l'une de l'autre : "
                        "latitude/longitude gardées")
@@ -353,9 +372,16 @@ def _plan_sites(conn: Connection, job: ImportJob, sources: list[str]) -> None:
             report.rejected.append(placed)
             continue
         commune, dep, lon, lat, precision, warning = placed
-        if job.territory is not None and dep not in job.territory:
+        if job.territory is not None and not job.territory.holds(dep, commune):
             report.rejected.append(Rejection(row["line"], f"hors de votre territoire (département {dep})",
-                                             None, row["key"]))
+                                             None, row["key"], OUTSIDE_FIX))
+            continue
+        if job.territory is not None and row["id"] is not None and not job.territory.holds(
+                row["current_dep"], row["current"]["commune_code"]):
+            # The same source and key as a record elsewhere: the file may not move it into this territory.
+            report.rejected.append(Rejection(
+                row["line"], f"la fiche existante de cet identifiant est hors de votre territoire (département "
+                             f"{row['current_dep']})", None, row["key"], OUTSIDE_FIX))
             continue
         if warning:
             report.warnings.append({"line": row["line"], "key": row["key"], "message": warning})
