@@ -9,7 +9,7 @@ from sqlalchemy import text
 from mapservice.db import transaction
 from mapservice.errors import ImportRefused
 from mapservice.geocoding import Geocoder
-from mapservice.imports import ImportFile, import_file
+from mapservice.imports import ImportFile, import_file, revert_run
 from mapservice.imports.partners import COLUMNS
 
 from .conftest import SHARED_DATA
@@ -188,3 +188,28 @@ def test_an_account_imports_within_its_territory_only(engine):
                             (Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})), "partners")):
             with pytest.raises(Forbidden):
                 import_territory(conn, actor, kind)
+
+
+def test_a_second_run_reads_again_only_the_rows_that_changed_since(fresh_engine, tmp_path, monkeypatch):
+    from mapservice.imports import partners
+
+    path = tmp_path / "partenaires.csv"
+    path.write_text(as_csv(ROWS[:3]), encoding="utf-8")
+    first = run_import(fresh_engine, path, source="réseau", imported_by="test")
+    assert new_sites(first) == 3
+    read = []
+    monkeypatch.setattr(partners, "parse_row", lambda r, matcher, parse=partners.parse_row: (
+        read.append(r.get("identifiant")) or parse(r, matcher)))
+    # The E2C moved to another street; the other two lines are as the last import read them.
+    moved = [dict(r, adresse="10 rue de Saint-Malo") if r["identifiant"] == "e2c-35" else r for r in ROWS[:3]]
+    path.write_text(as_csv(moved), encoding="utf-8")
+    second = run_import(fresh_engine, path, source="réseau", imported_by="test")
+    assert read == ["e2c-35"]
+    assert [(c["key"], [f["field"] for f in c["fields"]]) for c in second.changed] == [("e2c-35", ["address"])]
+    assert second.counts()["unchanged"] == 4 + 1  # two sites with their solution, and the E2C's solution
+    # Reverting the second import makes its line new to the source again: read at the next run.
+    with transaction(fresh_engine) as conn:
+        revert_run(conn, second.run_id, "test")
+    read.clear()
+    third = run_import(fresh_engine, path, source="réseau", apply=False)
+    assert read == ["e2c-35"] and len(third.changed) == 1

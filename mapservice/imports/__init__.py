@@ -76,8 +76,8 @@ def import_file(conn: Connection, kind: str, source_file: ImportFile, *, apply: 
     rejected; département or commune codes, or an ImportTerritory), None for national. `source`: for `cfa`, which list (sifa, greta, mfr; guessed
     from the file name otherwise); for `partners`, the partner's name (required). Raises ImportRefused for a
     file that cannot be read as its format (nothing written)."""
-    catalogue_source, adopts, csv_reader, rows = _rows(conn, kind, source_file, source, max_bytes)
-    job = ImportJob(source=catalogue_source, rows=rows,
+    catalogue_source, adopts, csv_reader, rows, parse_row = _rows(conn, kind, source_file, source, max_bytes)
+    job = ImportJob(source=catalogue_source, rows=rows, parse=parse_row,
                     report=ImportReport(source=catalogue_source, file_name=source_file.name),
                     territory=None if territory is None else (
                         territory if isinstance(territory, ImportTerritory) else ImportTerritory.of(territory)),
@@ -96,24 +96,26 @@ def check_file(conn: Connection, kind: str, source_file: ImportFile, source: str
                rows: int = 10_000) -> None:
     """Raise ImportRefused when the file cannot be read as `kind` (size, encoding, separator, header, not a CSV,
     empty...), judging from its first `rows` rows: what the upload form says at once. Writes nothing."""
-    _, _, _, parsed = _rows(conn, kind, source_file, source, max_bytes)
-    for number, _ in enumerate(parsed, start=1):
+    _, _, _, raw_rows, parse_row = _rows(conn, kind, source_file, source, max_bytes)
+    for number, row in enumerate(raw_rows, start=1):
+        parse_row(row)
         if number >= rows:
             break
 
 
 def _rows(conn: Connection, kind: str, source_file: ImportFile, source: str | None, max_bytes: int):
-    """(catalogue source, source it adopts, the CSV reader if any, the parsed rows) for a kind of import."""
+    """(catalogue source, source it adopts, the CSV reader if any, the rows, how a row is parsed) for a kind of
+    import."""
     if kind == "annuaire":
         csv_reader = annuaire.reader(source_file, max_bytes)
-        return annuaire.SOURCE, annuaire.ADOPTS, csv_reader, annuaire.parse(csv_reader.rows())
+        return annuaire.SOURCE, annuaire.ADOPTS, csv_reader, csv_reader.rows(), annuaire.parse_row
     if kind == "cfa":
         which = source or cfa.which_list(source_file.name)
         if which not in cfa.LISTS:
             raise ImportRefused(f"{source_file.name} : quelle liste ? Précisez la source : sifa, greta ou mfr.")
         csv_reader = cfa.reader(which, source_file, max_bytes)
-        return (cfa.LISTS[which].source, None, csv_reader,
-                cfa.parse(which, csv_reader.rows(), cfa.commune_matcher(conn)))
+        return (cfa.LISTS[which].source, None, csv_reader, csv_reader.rows(),
+                cfa.row_parser(which, cfa.commune_matcher(conn)))
     if kind == "partners":
         if not source or not source.strip():
             raise ImportRefused(f"{source_file.name} : donnez le nom du partenaire (la source), par exemple "
@@ -124,6 +126,7 @@ def _rows(conn: Connection, kind: str, source_file: ImportFile, source: str | No
         else:
             csv_reader = partners.reader(source_file, max_bytes)
             raw_rows = csv_reader.rows()
-        return (PARTNER_SOURCE_PREFIX + source.strip().lower(), None, csv_reader,
-                partners.parse(raw_rows, cfa.commune_matcher(conn)))
+        matcher = cfa.commune_matcher(conn)
+        return (PARTNER_SOURCE_PREFIX + source.strip().lower(), None, csv_reader, raw_rows,
+                lambda row: partners.parse_row(row, matcher))
     raise ImportRefused(f"Type d'import inconnu « {kind} » : {', '.join(KINDS)}.")

@@ -55,11 +55,6 @@ def web_link(value: str | None, column: str) -> str | None:
     return checked_link(value, column)
 
 
-def parse(rows: Iterator[CsvRow]) -> Iterator[SiteCandidate | Rejection | Skipped]:
-    for row in rows:
-        yield parse_row(row)
-
-
 def parse_row(row: CsvRow) -> SiteCandidate | Rejection | Skipped:
     v, line = row, row.line
     kind_label = v["Type_etablissement"].strip()

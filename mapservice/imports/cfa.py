@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..communes import CommuneMatcher
 from ..reference import package_data_dir, read_former_communes
 from .reading import CsvReader, CsvRow
-from .records import Rejection, SiteCandidate, Skipped, SolutionCandidate, text_or_none
+from .records import Rejection, SiteCandidate, SolutionCandidate, text_or_none
 
 SIFA_COLUMNS = ["numero_uai", "denomination_principale_uai", "patronyme_uai", "adresse_uai", "code_postal_uai",
                 "localite_acheminement_uai", "numero_telephone_uai", "nature_uai"]
@@ -69,10 +69,10 @@ def commune_matcher(conn: Connection) -> CommuneMatcher:
     return CommuneMatcher(communes, _former_communes())
 
 
-def parse(kind: str, rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection | Skipped]:
+def row_parser(kind: str, matcher: CommuneMatcher) -> Callable[[CsvRow], SiteCandidate | Rejection]:
+    """The function making a site of a row of the `kind` list."""
     parse_row = parse_sifa if kind == "sifa" else parse_network
-    for row in rows:
-        yield parse_row(row, matcher, kind)
+    return lambda row: parse_row(row, matcher, kind)
 
 
 # Localities are cut at 32 characters in these lists: "… CEDEX" may end as "… C" or "… CED".

@@ -63,7 +63,7 @@ def reader(source: ImportFile, max_bytes: int) -> CsvReader:
 def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
     """The features of a GeoJSON FeatureCollection as rows (line = the feature's number, from 1): properties
     named like the CSV columns, the point's coordinates as latitude/longitude."""
-    data = b"".join(source.lines(max_bytes))
+    data = b"".join(source.blocks(max_bytes))
     if not data.strip():
         raise ImportRefused(f"{source.name}, ligne 1 : le fichier est vide.")
     try:
@@ -80,11 +80,6 @@ def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
         if geometry.get("type") == "Point" and len(geometry.get("coordinates") or []) >= 2:
             values["longitude"], values["latitude"] = (str(c) for c in geometry["coordinates"][:2])
         yield CsvRow.from_dict(number, values)
-
-
-def parse(rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection]:
-    for row in rows:
-        yield parse_row(row, matcher)
 
 
 def parse_row(row: CsvRow, matcher: CommuneMatcher) -> SiteCandidate | Rejection:

@@ -11,6 +11,7 @@ that differs from it was edited by a team: the import keeps it and lists a confl
 keeps the previous values of every field an import changed."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -18,10 +19,10 @@ from typing import Callable, Iterable, Iterator
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .. import datasets
 from ..db import copy_rows
 from ..errors import ImportOutdated
 from ..geocoding import AddressQuery, Geocoder
+from .reading import CsvRow
 from .records import ImportTerritory, Rejection, SiteCandidate, Skipped
 from .report import ImportReport
 
@@ -71,12 +72,19 @@ def _str(value) -> str | None:
     return None if value is None else str(value)
 
 
+# Part of every row's digest: bump it when a parser changes what it makes of the same row, so that the next
+# import reads every row again instead of skipping those the last import saw.
+ROW_FORMAT = "1"
+
+
 @dataclass
 class ImportJob:
-    """An import about to run: which source (catalogue `source` of its records), from which parsed rows."""
+    """An import about to run: which source (catalogue `source` of its records), from which rows, and how a
+    row becomes a site with its solutions (or is skipped or rejected)."""
 
     source: str
-    rows: Iterable[SiteCandidate | Rejection | Skipped]
+    rows: Iterable[CsvRow]
+    parse: Callable[[CsvRow], SiteCandidate | Rejection | Skipped]
     report: ImportReport
     territory: ImportTerritory | None = None  # None: national
     adopts: str | None = None  # another source whose records with the same keys this one takes over
@@ -90,7 +98,8 @@ STAGE_TABLES = """
 CREATE TEMP TABLE import_stage_site (
     line int, key text, name text, kind text, commune_code text, address text, postcode text, town text,
     lat float8, lon float8, x float8, y float8, srid int, precision text, phone text, email text, website text,
-    onisep_url text, archived boolean, geo_lat float8, geo_lon float8) ON COMMIT DROP;
+    onisep_url text, archived boolean, geo_lat float8, geo_lon float8, row_digest text, records int)
+    ON COMMIT DROP;
 CREATE TEMP TABLE import_stage_solution (
     site_key text, key text, type text, title text, voie text, description text, service_civique_formula text,
     vacant_places int, min_age int, max_age int) ON COMMIT DROP;
@@ -101,7 +110,7 @@ CREATE TEMP TABLE import_plan (
 """
 SITE_STAGE_COLUMNS = ["line", "key", "name", "kind", "commune_code", "address", "postcode", "town", "lat", "lon",
                       "x", "y", "srid", "precision", "phone", "email", "website", "onisep_url", "archived",
-                      "geo_lat", "geo_lon"]
+                      "geo_lat", "geo_lon", "row_digest", "records"]
 SOLUTION_STAGE_COLUMNS = ["site_key", "key", "type", "title", "voie", "description", "service_civique_formula",
                           "vacant_places", "min_age", "max_age"]
 PLAN_COLUMNS = ["record_table", "action", "id", "version", "key", "site_key", "after", "before", "record_before",
@@ -145,12 +154,48 @@ def apply_plan(conn: Connection, job: ImportJob, *, imported_by: str,
 
 # -- staging ------------------------------------------------------------------------------------------
 
+def _digest(row: CsvRow) -> str:
+    """The row's values (with the file's column names and the row format), as a short digest."""
+    data = "\x1f".join((ROW_FORMAT, *row.columns, "\x1e", *row.values))
+    return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
+
+
+KNOWN_ROWS = """
+SELECT ir.fields ->> '_row', ir.source_key, (ir.fields ->> '_records')::int, ir.fields ->> 'commune_code',
+       c.departement_code
+FROM import_record ir LEFT JOIN commune c ON c.code = ir.fields ->> 'commune_code'
+WHERE ir.record_table = 'site' AND ir.source = :source AND ir.fields ? '_row'
+"""
+
+
+def _known_rows(conn: Connection, job: ImportJob) -> dict[str, tuple[str, int]]:
+    """{digest: (site key, records it made)} of the rows the source's last import of each site read, within
+    the job's territory: the same row again changes nothing (the records it made are as it left them, or
+    edited by a team since, which the import would keep anyway)."""
+    return {digest: (key, records) for digest, key, records, commune, dep in conn.execute(
+        text(KNOWN_ROWS), {"source": job.source})
+        if job.territory is None or job.territory.holds(dep, commune)}
+
+
 def _stage(conn: Connection, job: ImportJob) -> None:
     report = job.report
+    known = _known_rows(conn, job)
     lines_of_key: dict[str, int] = {}
     batch: list[SiteCandidate] = []
-    for item in job.rows:
+    for row in job.rows:
         report.rows_read += 1
+        if report.rows_read % 1000 == 0:
+            job.progress()
+        digest = None
+        if known:
+            digest = _digest(row)
+            seen = known.pop(digest, None)  # popped: the same line twice is a duplicate key, below
+            if seen is not None:
+                key, records = seen
+                lines_of_key[key] = row.line
+                report.unchanged += records
+                continue
+        item = job.parse(row)
         if isinstance(item, Skipped):
             report.skipped[item.what] += 1
         elif isinstance(item, Rejection):
@@ -160,12 +205,11 @@ def _stage(conn: Connection, job: ImportJob) -> None:
                                              None, item.key, "gardez une seule ligne par identifiant"))
         else:
             lines_of_key[item.key] = item.line
+            item.row_digest = digest or _digest(row)
             batch.append(item)
             if len(batch) >= BATCH:
                 _stage_batch(conn, job, batch)
                 batch = []
-        if report.rows_read % 1000 == 0:
-            job.progress()
     _stage_batch(conn, job, batch)
     for rejection in job.extra_rejections():
         report.rows_read += 1
@@ -181,7 +225,7 @@ def _stage_batch(conn: Connection, job: ImportJob, sites: list[SiteCandidate]) -
     copy_rows(conn, "import_stage_site", SITE_STAGE_COLUMNS, (
         (s.line, s.key, s.name, s.kind, s.commune_code, s.address, s.postcode, s.town, s.lat, s.lon, s.x, s.y,
          s.srid, s.precision, s.phone, s.email, s.website, s.onisep_url, s.archived,
-         *geocoded.get(s.key, (None, None))) for s in sites))
+         *geocoded.get(s.key, (None, None)), s.row_digest, 1 + len(s.solutions)) for s in sites))
     copy_rows(conn, "import_stage_solution", SOLUTION_STAGE_COLUMNS, (
         (s.key, o.key, o.type, o.title, o.voie, o.description, o.service_civique_formula, o.vacant_places,
          o.min_age, o.max_age) for s in sites for o in s.solutions))
@@ -224,7 +268,8 @@ WITH s AS (
     FROM s
 )
 SELECT k.line, k.key, k.name, k.kind, k.commune_code, k.address, k.postcode, k.town, k.lat, k.lon,
-       k.precision, k.phone, k.email, k.website, k.onisep_url, k.archived, k.geo_lat, k.geo_lon,
+       k.precision, k.phone, k.email, k.website, k.onisep_url, k.archived, k.geo_lat, k.geo_lon, k.row_digest,
+       k.records,
        k.c_code, k.dep, k.hall_lon, k.hall_lat, k.unknown_srid, k.srid,
        k.pt_inside, k.xy_inside, ST_X(k.xy) AS xy_lon, ST_Y(k.xy) AS xy_lat,
        CASE WHEN k.pt IS NOT NULL AND k.pt_inside IS NOT TRUE AND k.c_geom IS NOT NULL
@@ -318,10 +363,13 @@ class _Planner:
         self.conn, self.job, self.table, self.rows = conn, job, table, []
 
     def add(self, *, key: str, name: str, incoming: dict, current: dict | None, last: dict | None,
-            record_id: int | None, version: int | None, current_source: str | None, site_key: str | None = None):
+            record_id: int | None, version: int | None, current_source: str | None, site_key: str | None = None,
+            remembered: dict | None = None):
+        """`remembered`: more of the source's values kept for the next import (the row's digest...)."""
         report = self.job.report
+        record = {**incoming, **remembered} if remembered else incoming
         if current is None:
-            self._row("insert", None, None, key, site_key, incoming, None, None, incoming)
+            self._row("insert", None, None, key, site_key, incoming, None, None, record)
             report.new.append({"table": self.table, "key": key, "name": name})
             return
         changes, conflicts = _compare(incoming, current, last)
@@ -333,7 +381,7 @@ class _Planner:
         if changes:
             after = {f: new for f, (_, new) in changes.items()}
             before = {f: now for f, (now, _) in changes.items()}
-            self._row("update", record_id, version, key, site_key, after, before, last, incoming)
+            self._row("update", record_id, version, key, site_key, after, before, last, record)
             entry = {"table": self.table, "key": key, "name": name}
             if changes.get("status", (None, None))[1] == "archived":
                 report.archived.append(entry)
@@ -342,8 +390,8 @@ class _Planner:
                                                            for f, (now, new) in changes.items()]})
         else:
             report.unchanged += 1
-            if last != incoming:  # nothing to change, but the source's values are remembered for next time
-                self._row("record", record_id, version, key, site_key, {}, None, last, incoming)
+            if last != record:  # nothing to change, but the source's values are remembered for next time
+                self._row("record", record_id, version, key, site_key, {}, None, last, record)
 
     def _row(self, action, record_id, version, key, site_key, after, before, record_before, record_fields):
         self.rows.append((self.table, action, record_id, version, key, site_key, json.dumps(after),
@@ -391,7 +439,8 @@ def _plan_sites(conn: Connection, job: ImportJob, sources: list[str]) -> None:
                     "website": row["website"], "onisep_url": row["onisep_url"],
                     "status": "archived" if row["archived"] else "published"}
         planner.add(key=row["key"], name=row["name"], incoming=incoming, current=row["current"], last=row["last"],
-                    record_id=row["id"], version=row["version"], current_source=row["current_source"])
+                    record_id=row["id"], version=row["version"], current_source=row["current_source"],
+                    remembered={"_row": row["row_digest"], "_records": row["records"]})
         accepted.append((row["key"], row["name"], row["archived"]))
     planner.flush()
     copy_rows(conn, "import_accepted_site", ["key", "name", "archived"], accepted)
@@ -503,13 +552,16 @@ def _apply(conn: Connection, job: ImportJob, imported_by: str) -> None:
     report = job.report
     planned = dict(conn.execute(text("""
         SELECT record_table || ':' || action, count(*) FROM import_plan GROUP BY 1""")).all())
-    run_id = conn.scalar(text("""
-        INSERT INTO import_run (source, file_name, checksum, territory, imported_by, counts, report)
-        VALUES (:source, :file, :checksum, :territory, :who, CAST(:counts AS jsonb), CAST(:report AS jsonb))
-        RETURNING id"""), {"source": job.source, "file": report.file_name, "checksum": report.checksum,
-                           "territory": report.territory, "who": imported_by,
-                           "counts": json.dumps(report.counts()), "report": json.dumps(report.as_dict(), default=str)})
-    binds = {"source": job.source, "who": imported_by, "run": run_id}
+    # The run's number first, so that its report (written once: it can be tens of MB) already holds it.
+    report.run_id = conn.scalar(text("SELECT nextval(pg_get_serial_sequence('import_run', 'id'))"))
+    report.applied = True
+    conn.execute(text("""
+        INSERT INTO import_run (id, source, file_name, checksum, territory, imported_by, counts, report)
+        VALUES (:run, :source, :file, :checksum, :territory, :who, CAST(:counts AS jsonb), CAST(:report AS jsonb))"""),
+                 {"run": report.run_id, "source": job.source, "file": report.file_name, "checksum": report.checksum,
+                  "territory": report.territory, "who": imported_by, "counts": json.dumps(report.counts()),
+                  "report": json.dumps(report.as_dict(), default=str)})
+    binds = {"source": job.source, "who": imported_by, "run": report.run_id}
     for table in ("site", "solution"):
         conn.execute(text(_insert_sql(table)), binds)
         updated = conn.execute(text(_update_sql(table)), binds).rowcount
@@ -518,9 +570,12 @@ def _apply(conn: Connection, job: ImportJob, imported_by: str) -> None:
                 f"{planned.get(f'{table}:update', 0) - updated} fiche(s) ({table}) ont été modifiées par "
                 "quelqu'un pendant l'import : rien n'a été écrit ; relancez l'import.")
         conn.execute(text(RECORD_SQL), {**binds, "table": table})
-    if sum(planned.values()) > 1000:  # fresh statistics, so that the next import's plans stay index plans
-        datasets.analyze(conn, "site", "solution", "import_record")
-    report.run_id = run_id
-    report.applied = True
-    conn.execute(text("UPDATE import_run SET report = CAST(:report AS jsonb) WHERE id = :run"),
-                 {"report": json.dumps(report.as_dict(), default=str), "run": run_id})
+    if sum(planned.values()) > 1000:
+        # Fresh statistics of the columns the next import looks records up by, so that its plans stay index
+        # plans (the whole tables' statistics, geometries included, took seconds; autovacuum does them later).
+        for table, columns in LOOKUP_COLUMNS.items():
+            conn.execute(text(f"ANALYZE {table} ({', '.join(columns)})"))
+
+
+LOOKUP_COLUMNS = {"site": ("source", "source_key"), "solution": ("source", "source_key", "site_id"),
+                  "import_record": ("record_table", "source", "source_key")}

@@ -43,6 +43,7 @@ class SiteCandidate:
     onisep_url: str | None = None
     archived: bool = False  # closed according to the source
     solutions: list[SolutionCandidate] = field(default_factory=list)
+    row_digest: str | None = None  # the source row's digest, remembered to skip the same row next time
 
 
 @dataclass(frozen=True)
