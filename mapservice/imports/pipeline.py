@@ -133,7 +133,9 @@ def plan(conn: Connection, job: ImportJob) -> ImportReport:
     _plan_sites(conn, job, sources)
     job.phase("comparaison")
     _plan_solutions(conn, job, sources)
-    conn.exec_driver_sql("ANALYZE import_plan")
+    # The application joins the plan with what it inserts and updates, by key and by id.
+    conn.exec_driver_sql("CREATE INDEX ON import_plan (record_table, action, key); "
+                         "CREATE INDEX ON import_plan (record_table, action, id); ANALYZE import_plan")
     report.rejected.sort(key=lambda r: r.line)
     return report
 
