@@ -78,6 +78,7 @@ def import_file(conn: Connection, kind: str, source_file: ImportFile, *, apply: 
     file that cannot be read as its format (nothing written)."""
     catalogue_source, adopts, csv_reader, rows, parse_row = _rows(conn, kind, source_file, source, max_bytes)
     job = ImportJob(source=catalogue_source, rows=rows, parse=parse_row,
+                    skip=annuaire.skipped if kind == "annuaire" else None,
                     report=ImportReport(source=catalogue_source, file_name=source_file.name),
                     territory=None if territory is None else (
                         territory if isinstance(territory, ImportTerritory) else ImportTerritory.of(territory)),

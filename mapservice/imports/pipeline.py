@@ -86,6 +86,8 @@ class ImportJob:
     rows: Iterable[CsvRow]
     parse: Callable[[CsvRow], SiteCandidate | Rejection | Skipped]
     report: ImportReport
+    # A cheap look at a row telling one that is not a reception site at all (Skipped) from the others (None).
+    skip: Callable[[CsvRow], Skipped | None] | None = None
     territory: ImportTerritory | None = None  # None: national
     adopts: str | None = None  # another source whose records with the same keys this one takes over
     geocoder: Geocoder | None = None
@@ -188,6 +190,10 @@ def _stage(conn: Connection, job: ImportJob) -> None:
         report.rows_read += 1
         if report.rows_read % 1000 == 0:
             job.progress()
+        skipped = job.skip(row) if job.skip else None
+        if skipped is not None:
+            report.skipped[skipped.what] += 1
+            continue
         digest = None
         if known:
             digest = _digest(row)
