@@ -402,9 +402,11 @@ class _Planner:
                 self._row("record", record_id, version, key, site_key, {}, None, last, record)
 
     def _row(self, action, record_id, version, key, site_key, after, before, record_before, record_fields):
-        self.rows.append((self.table, action, record_id, version, key, site_key, json.dumps(after),
+        after_text = json.dumps(after)
+        self.rows.append((self.table, action, record_id, version, key, site_key, after_text,
                           None if before is None else json.dumps(before),
-                          None if record_before is None else json.dumps(record_before), json.dumps(record_fields)))
+                          None if record_before is None else json.dumps(record_before),
+                          after_text if record_fields is after else json.dumps(record_fields)))
         if len(self.rows) >= BATCH:
             self.flush()
 
