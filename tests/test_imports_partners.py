@@ -213,3 +213,8 @@ def test_a_second_run_reads_again_only_the_rows_that_changed_since(fresh_engine,
     read.clear()
     third = run_import(fresh_engine, path, source="réseau", apply=False)
     assert read == ["e2c-35"] and len(third.changed) == 1
+    # A line the last import read, after another line of the same key, is still a duplicate.
+    path.write_text(as_csv([dict(ROWS[0], telephone="02 99 00 00 00"), *ROWS[:3]]), encoding="utf-8")
+    fourth = run_import(fresh_engine, path, source="réseau", apply=False)
+    assert [(r.line, r.key) for r in fourth.rejected] == [(3, "ml-rennes")]
+    assert "clé en double : déjà à la ligne 2" in fourth.rejected[0].reason

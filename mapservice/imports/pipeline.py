@@ -197,8 +197,8 @@ def _stage(conn: Connection, job: ImportJob) -> None:
         digest = None
         if known:
             digest = _digest(row)
-            seen = known.pop(digest, None)  # popped: the same line twice is a duplicate key, below
-            if seen is not None:
+            seen = known.pop(digest, None)
+            if seen is not None and seen[0] not in lines_of_key:  # else a duplicate key, refused below
                 key, records = seen
                 lines_of_key[key] = row.line
                 report.unchanged += records
