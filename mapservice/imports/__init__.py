@@ -9,7 +9,8 @@ Sources: `annuaire` (annuaire de l'éducation), `cfa` (SIFA list, GRETA and MFR 
 template's columns, CSV or GeoJSON). See annuaire.py, cfa.py, partners.py; pipeline.py for the common part."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -20,8 +21,8 @@ from ..errors import Forbidden, ImportRefused
 from ..geocoding import Geocoder
 from . import annuaire, cfa, partners
 from .pipeline import ImportJob, apply_plan, plan
-from .reading import CsvReader, ImportFile, progress_of
-from .records import ImportTerritory, Rejection
+from .reading import CsvReader, CsvRow, ImportFile, progress_of
+from .records import ImportTerritory, Rejection, SiteCandidate, Skipped
 from .report import ImportReport
 from .revert import revert_run
 
@@ -73,19 +74,18 @@ def import_file(conn: Connection, kind: str, source_file: ImportFile, *, apply: 
                 progress: Callable[[int, int | None], None] | None = None,
                 phase: Callable[[str], None] | None = None) -> ImportReport:
     """Import `source_file` as `kind`. `territory`: where the importer may write (rows elsewhere are
-    rejected; département or commune codes, or an ImportTerritory), None for national. `source`: for `cfa`, which list (sifa, greta, mfr; guessed
-    from the file name otherwise); for `partners`, the partner's name (required). Raises ImportRefused for a
-    file that cannot be read as its format (nothing written)."""
-    catalogue_source, adopts, csv_reader, rows, parse_row = _rows(conn, kind, source_file, source, max_bytes)
-    job = ImportJob(source=catalogue_source, rows=rows, parse=parse_row,
-                    skip=annuaire.skipped if kind == "annuaire" else None,
-                    report=ImportReport(source=catalogue_source, file_name=source_file.name),
+    rejected; département or commune codes, or an ImportTerritory), None for national. `source`: for `cfa`,
+    which list (sifa, greta, mfr; guessed from the file name otherwise); for `partners`, the partner's name
+    (required). Raises ImportRefused for a file that cannot be read as its format (nothing written)."""
+    found = _source(conn, kind, source_file, source, max_bytes)
+    job = ImportJob(source=found.name, rows=found.rows, parse=found.parse, skip=found.skip,
+                    report=ImportReport(source=found.name, file_name=source_file.name),
                     territory=None if territory is None else (
                         territory if isinstance(territory, ImportTerritory) else ImportTerritory.of(territory)),
-                    adopts=adopts, geocoder=geocoder, progress=progress_of(source_file, progress),
+                    adopts=found.adopts, geocoder=geocoder, progress=progress_of(source_file, progress),
                     phase=phase or (lambda name: None),
                     extra_rejections=lambda: [Rejection(line, reason) for line, reason in
-                                              (csv_reader.unreadable if csv_reader else [])])
+                                              (found.reader.unreadable if found.reader else [])])
     report = plan(conn, job)
     report.checksum = source_file.checksum  # the whole file has been read by now
     if apply:
@@ -97,26 +97,37 @@ def check_file(conn: Connection, kind: str, source_file: ImportFile, source: str
                rows: int = 10_000) -> None:
     """Raise ImportRefused when the file cannot be read as `kind` (size, encoding, separator, header, not a CSV,
     empty...), judging from its first `rows` rows: what the upload form says at once. Writes nothing."""
-    _, _, _, raw_rows, parse_row = _rows(conn, kind, source_file, source, max_bytes)
-    for number, row in enumerate(raw_rows, start=1):
-        parse_row(row)
+    found = _source(conn, kind, source_file, source, max_bytes)
+    for number, row in enumerate(found.rows, start=1):
+        found.parse(row)
         if number >= rows:
             break
 
 
-def _rows(conn: Connection, kind: str, source_file: ImportFile, source: str | None, max_bytes: int):
-    """(catalogue source, source it adopts, the CSV reader if any, the rows, how a row is parsed) for a kind of
-    import."""
+@dataclass
+class _Source:
+    """A file read as one kind of source."""
+
+    name: str  # the catalogue `source` of its records
+    adopts: str | None  # another source whose records with the same keys it takes over
+    reader: CsvReader | None  # None for GeoJSON
+    rows: Iterator[CsvRow]
+    parse: Callable[[CsvRow], SiteCandidate | Rejection | Skipped]
+    skip: Callable[[CsvRow], Skipped | None] | None = None  # a cheap look telling rows that are not sites
+
+
+def _source(conn: Connection, kind: str, source_file: ImportFile, source: str | None, max_bytes: int) -> _Source:
     if kind == "annuaire":
         csv_reader = annuaire.reader(source_file, max_bytes)
-        return annuaire.SOURCE, annuaire.ADOPTS, csv_reader, csv_reader.rows(), annuaire.parse_row
+        return _Source(annuaire.SOURCE, annuaire.ADOPTS, csv_reader, csv_reader.rows(), annuaire.parse_row,
+                       annuaire.skipped)
     if kind == "cfa":
         which = source or cfa.which_list(source_file.name)
         if which not in cfa.LISTS:
             raise ImportRefused(f"{source_file.name} : quelle liste ? Précisez la source : sifa, greta ou mfr.")
         csv_reader = cfa.reader(which, source_file, max_bytes)
-        return (cfa.LISTS[which].source, None, csv_reader, csv_reader.rows(),
-                cfa.row_parser(which, cfa.commune_matcher(conn)))
+        return _Source(cfa.LISTS[which].source, None, csv_reader, csv_reader.rows(),
+                       cfa.row_parser(which, cfa.commune_matcher(conn)))
     if kind == "partners":
         if not source or not source.strip():
             raise ImportRefused(f"{source_file.name} : donnez le nom du partenaire (la source), par exemple "
@@ -128,6 +139,6 @@ def _rows(conn: Connection, kind: str, source_file: ImportFile, source: str | No
             csv_reader = partners.reader(source_file, max_bytes)
             raw_rows = csv_reader.rows()
         matcher = cfa.commune_matcher(conn)
-        return (PARTNER_SOURCE_PREFIX + source.strip().lower(), None, csv_reader, raw_rows,
-                lambda row: partners.parse_row(row, matcher))
+        return _Source(PARTNER_SOURCE_PREFIX + source.strip().lower(), None, csv_reader, raw_rows,
+                       lambda row: partners.parse_row(row, matcher))
     raise ImportRefused(f"Type d'import inconnu « {kind} » : {', '.join(KINDS)}.")
