@@ -242,6 +242,23 @@ def test_a_bad_file_gets_a_french_message_on_the_form(ws, name, content, message
         assert conn.scalar(text("SELECT count(*) FROM import_job")) == jobs_before
 
 
+def test_a_bad_line_further_down_fails_the_dry_run_with_its_message(ws, monkeypatch):
+    from mapservice.web.workspace import imports as pages
+
+    monkeypatch.setattr(pages, "CHECKED_ROWS", 2)  # as if the fault were beyond the rows read at upload
+    app, engine, t, _ = ws
+    client = logged_in(app, "curator")
+    # Past the first megabyte (read a block at a time), a line saved in Latin-1.
+    rows = [dict(MISSION_LOCALE, identifiant=f"ml-{n}", nom="Mission locale") for n in range(12500)]
+    content = as_csv(rows + [dict(MISSION_LOCALE, nom="Mission locale de Fougères")]).encode("latin-1")
+    assert len(content) > 1 << 20
+    job_id = job_id_of(upload(client, content, source="ml-latin"))
+    assert wait_until_done(client, job_id)["status"] == "failed"
+    page = page_text(client.get(f"/equipes/imports/{job_id}"))
+    assert "partenaires.csv, ligne 12502, colonne « nom » : octet 0xe8 invalide en UTF-8" in page
+    assert "Relancer l'essai à blanc" in page and "Appliquer" not in page
+
+
 def test_a_file_over_the_size_limit_is_refused_with_a_french_message(server, template, tmp_path):
     with throwaway_database(server, "mapservice_wsi_cap", template=template) as url:
         engine = make_engine(url)

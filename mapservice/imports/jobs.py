@@ -64,13 +64,14 @@ def create(conn: Connection, actor: Actor, kind: str, source: str | None, file_n
                            "territory": None if territory is None else territory.codes()})
 
 
-JOB = f"""
-SELECT j.*, a.email AS account_email,
-       j.status IN ('planning', 'applying') AND j.updated_at < now() - interval '{LOST_AFTER_S} seconds'
+# A running job whose worker's lock nobody holds any more.
+LOST = f"""j.status IN ('planning', 'applying') AND j.updated_at < now() - interval '{LOST_AFTER_S} seconds'
        AND NOT EXISTS (SELECT 1 FROM pg_locks l
                        WHERE l.locktype = 'advisory' AND l.classid = {LOCK_CLASS} AND l.objid::bigint = j.id
                          AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database
-                                                              WHERE datname = current_database())) AS lost
+                                                              WHERE datname = current_database()))"""
+JOB = f"""
+SELECT j.*, a.email AS account_email, {LOST} AS lost
 FROM import_job j JOIN account a ON a.id = j.account_id WHERE j.id = :id
 """
 
@@ -99,9 +100,10 @@ def progress(row: dict) -> dict:
 
 
 def recent_jobs(conn: Connection, actor: Actor, limit: int = 10) -> list[dict]:
-    return [dict(r) for r in conn.execute(text("""
-        SELECT id, kind, source, file_name, status, created_at, run_id FROM import_job
-        WHERE account_id = :account AND status <> 'abandoned' ORDER BY id DESC LIMIT :limit"""),
+    return [dict(r) for r in conn.execute(text(f"""
+        SELECT id, kind, source, file_name, CASE WHEN {LOST} THEN 'lost' ELSE status END AS status, created_at,
+               run_id
+        FROM import_job j WHERE account_id = :account AND status <> 'abandoned' ORDER BY id DESC LIMIT :limit"""),
         {"account": actor.account_id, "limit": limit}).mappings()]
 
 

@@ -28,6 +28,9 @@ bp = Blueprint("imports_workspace", __name__)
 SUFFIXES = (".csv", ".txt", ".geojson", ".json")
 SHOWN = 200  # entries of each list of the report shown on the page (the whole report: rapport.json)
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the form's other fields, over the file's size
+# Rows read while the upload request waits, for the form to refuse a bad file at once; a fault further down
+# fails the dry run, whose page says it.
+CHECKED_ROWS = 10_000
 
 
 def _settings():
@@ -126,7 +129,7 @@ def upload():
         try:
             source_file = ImportFile.open(stored, name=file_name)
             try:
-                check_file(conn, kind, source_file, source, _settings().imports.max_bytes)
+                check_file(conn, kind, source_file, source, _settings().imports.max_bytes, CHECKED_ROWS)
             finally:
                 source_file.close()
         except MapserviceError:
