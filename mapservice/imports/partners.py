@@ -26,6 +26,7 @@ from ..communes import CommuneMatcher
 from ..errors import ImportRefused, InvalidParameter
 from ..links import checked_link
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES
+from .cfa import LazyCommuneMatcher
 from .reading import CsvReader, CsvRow, ImportFile
 from .records import Rejection, SiteCandidate, SolutionCandidate, number_or_rejection, text_or_none
 
@@ -82,7 +83,7 @@ def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
         yield CsvRow.from_dict(number, values)
 
 
-def parse_row(row: CsvRow, matcher: CommuneMatcher) -> SiteCandidate | Rejection:
+def parse_row(row: CsvRow, matcher: CommuneMatcher | LazyCommuneMatcher) -> SiteCandidate | Rejection:
     v = {c: row.get(c) for c in COLUMNS}
     line, key = row.line, v["identifiant"].strip()
     if not key:
