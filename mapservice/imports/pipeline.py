@@ -514,13 +514,15 @@ def _insert_sql(table: str) -> str:
     fields = FIELDS[table]
     columns = ", ".join(f.name for f in fields)
     values = ", ".join(f.write.format(v=f"(p.after ->> '{f.name}')") for f in fields)
-    if table == "solution":
+    site_join = ""
+    if table == "solution":  # its site, inserted or taken over just before (a join: one lookup per row was slower)
         columns += ", site_id"
-        values += ", (SELECT s.id FROM site s WHERE s.source = :source AND s.source_key = p.site_key)"
+        values += ", s.id"
+        site_join = "LEFT JOIN site s ON s.source = :source AND s.source_key = p.site_key"
     return f"""
 WITH inserted AS (
     INSERT INTO {table} AS t ({columns}, source, source_key, created_by, updated_by)
-    SELECT {values}, :source, p.key, :who, :who FROM import_plan p
+    SELECT {values}, :source, p.key, :who, :who FROM import_plan p {site_join}
     WHERE p.record_table = '{table}' AND p.action = 'insert'
     RETURNING t.id, t.source_key, t.version)
 INSERT INTO import_change (run_id, record_table, record_id, source_key, action, before, after, record_before,
