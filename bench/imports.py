@@ -7,7 +7,10 @@ file — Python's csv module splitting every row and COPY of all of them into a 
 Meanwhile a curator saves one site every 50 ms (its own transaction): how long a save waits while the import
 runs.
 
-    .venv/bin/python bench/imports.py [--copies 70]
+    .venv/bin/python bench/imports.py [--copies 70] [--repeat 1]
+
+With --repeat N, the whole measure (peer, first import, second import) runs N times, each on a fresh copy of
+the demo database: on a shared machine the spread says how much the load moved the figures.
 """
 from __future__ import annotations
 
@@ -102,12 +105,13 @@ def timed_import(url: str, path: Path, site_id: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=70)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         one_import(*args.one)
         return
-    from tests.conftest import ensure_template, throwaway_database
+    from tests.conftest import ensure_template
     from mapservice.cluster import EmbeddedCluster
 
     server = EmbeddedCluster(ROOT / ".data", log=lambda _: None).start()
@@ -116,13 +120,21 @@ def main() -> None:
         path = replicated_annuaire(Path(tmp) / "annuaire-national.csv", args.copies)
         rows = sum(1 for _ in path.open("rb")) - 1
         print(f"file: {rows} rows, {path.stat().st_size / 1e6:.1f} MB ({args.copies} copies of {ANNUAIRE_35.name})")
-        with throwaway_database(server, "bench_imports", template=template) as url:
-            with make_engine(url).connect() as conn:  # a site the import does not touch (a demo lycée in Lyon)
-                site_id = conn.execute(text("SELECT min(id) FROM site WHERE commune_code LIKE '69%'")).scalar()
-            peer = raw_copy(url, path)
-            first = timed_import(url, path, site_id)
-            second = timed_import(url, path, site_id)
-    print(f"peer (csv.reader + COPY of every row): {peer:.2f} s = {rows / peer:,.0f} rows/s")
+        for _ in range(args.repeat):
+            measure(server, template, path, rows)
+
+
+def measure(server: str, template: str, path: Path, rows: int) -> None:
+    from tests.conftest import throwaway_database
+
+    with throwaway_database(server, "bench_imports", template=template) as url:
+        with make_engine(url).connect() as conn:  # a site the import does not touch (a demo lycée in Lyon)
+            site_id = conn.execute(text("SELECT min(id) FROM site WHERE commune_code LIKE '69%'")).scalar()
+        peer = raw_copy(url, path)
+        first = timed_import(url, path, site_id)
+        second = timed_import(url, path, site_id)
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"peer (csv.reader + COPY of every row): {peer:.2f} s = {rows / peer:,.0f} rows/s (load average {load})")
     for name, run in (("first import", first), ("second, unchanged", second)):
         print(f"{name}: {run['wall_s']:.2f} s wall ({run['cpu_s']:.2f} s CPU in Python) = "
               f"{rows / run['wall_s']:,.0f} rows/s, {run['wall_s'] / peer:.1f}x the peer; peak RSS "

@@ -173,7 +173,7 @@ def _import_command(kind: str, source_help: str):
     @click.option("--dry-run", is_flag=True, help="Only print the report: nothing is written.")
     @click.option("--source", default=None, help=source_help)
     @click.option("--territory", default=None,
-                  help="Département codes the import may write, comma-separated (default: national).")
+                  help="Département (or commune) codes the import may write, comma-separated (default: national).")
     @click.option("--expect", default=None, metavar="FINGERPRINT",
                   help="Apply only if the report is the one a dry run printed (its fingerprint).")
     @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -199,7 +199,7 @@ def _import_command(kind: str, source_help: str):
             with db.transaction(_engine(settings)) as conn:
                 report = import_file(
                     conn, kind, source_file, apply=not dry_run, source=source,
-                    territory=[t.strip().zfill(2) for t in territory.split(",")] if territory else None,
+                    territory=territory.split(",") if territory else None,
                     imported_by=imported_by or os.environ.get("USER") or "cli",
                     geocoder=geocoder_from(settings.geocoder), max_bytes=settings.imports.max_bytes,
                     expected_fingerprint=expect, progress=progress)

@@ -19,9 +19,15 @@ def link_scheme(url: str) -> str | None:
     return scheme.lower() or None
 
 
+# Most links are plain web addresses: recognised without parsing them (an import checks thousands).
+_WEB_ADDRESS = re.compile(r"https?://[^/?#]", re.IGNORECASE)
+
+
 def is_safe_link(url: str | None) -> bool:
     if not url or _CONTROL.search(url.strip()):
         return False
+    if _WEB_ADDRESS.match(url.strip()):
+        return True
     scheme = link_scheme(url)
     if scheme in ("http", "https"):
         return bool(urlsplit(url.strip()).netloc)

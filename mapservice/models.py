@@ -533,7 +533,7 @@ class ImportRun(Base):
     source: Mapped[str] = mapped_column(Text)
     file_name: Mapped[str] = mapped_column(Text)
     checksum: Mapped[str] = mapped_column(Text)  # sha256 of the file's bytes
-    territory: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))  # None: national
+    territory: Mapped[list[str] | None] = mapped_column(ARRAY(String(5)))  # départements, communes; None: national
     imported_by: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     counts = mapped_column(JSONB, nullable=False)
@@ -576,6 +576,34 @@ class ImportChange(Base):
     after = mapped_column(JSONB, nullable=False)
     record_before = mapped_column(JSONB, nullable=True)  # the import_record fields before (None: there was none)
     version_after: Mapped[int] = mapped_column(Integer)  # a later edit of the record blocks the revert
+
+
+class ImportJob(Base):
+    """An import started from the workspace: the uploaded file (kept under the imports' upload directory), its
+    dry run's report and fingerprint, then its application; `phase`, `done` and `total` are the progress the
+    page polls while a background worker runs it."""
+
+    __tablename__ = "import_job"
+    __table_args__ = (CheckConstraint(_in("status", ("planning", "planned", "applying", "applied", "failed",
+                                                      "abandoned")), name="status"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str | None] = mapped_column(Text)  # the partner's name, or which CFA list
+    file_name: Mapped[str] = mapped_column(Text)  # as the user named it
+    stored_name: Mapped[str] = mapped_column(Text)  # in the upload directory
+    size: Mapped[int] = mapped_column(BigInteger)
+    territory: Mapped[list[str] | None] = mapped_column(ARRAY(String(5)))
+    status: Mapped[str] = mapped_column(String(10))
+    phase: Mapped[str | None] = mapped_column(Text)
+    done: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    report = mapped_column(JSONB, nullable=True)
+    fingerprint: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # Tables kept in SQL only, by the reporting triggers (what changed since the distances were last refreshed):

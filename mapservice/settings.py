@@ -217,15 +217,21 @@ class MailSettings(BaseSettings):
 
 
 class ImportSettings(BaseSettings):
-    """Imports of official and partners' files: the largest file accepted (the national annuaire is ~40 MB)."""
+    """Imports of official and partners' files: the largest file accepted (the national annuaire is ~40 MB), and
+    where the files uploaded in the workspace are kept (outside the code; default: the data directory's
+    `imports/`)."""
 
     model_config = _group("MAPSERVICE_IMPORT_")
 
-    max_mb: int = 200
+    max_mb: float = 200
+    upload_dir: Path | None = None
 
     @property
     def max_bytes(self) -> int:
-        return self.max_mb * 1_000_000
+        return int(self.max_mb * 1_000_000)
+
+    def resolved_upload_dir(self, data_dir: Path) -> Path:
+        return (self.upload_dir or data_dir / "imports").expanduser().resolve()
 
 
 class LimitSettings(BaseSettings):

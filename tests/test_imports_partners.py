@@ -9,7 +9,7 @@ from sqlalchemy import text
 from mapservice.db import transaction
 from mapservice.errors import ImportRefused
 from mapservice.geocoding import Geocoder
-from mapservice.imports import ImportFile, import_file
+from mapservice.imports import ImportFile, import_file, revert_run
 from mapservice.imports.partners import COLUMNS
 
 from .conftest import SHARED_DATA
@@ -171,12 +171,50 @@ def test_with_a_geocoder_cfa_of_the_extract_get_their_address(fresh_engine, addo
 def test_an_account_imports_within_its_territory_only(engine):
     from mapservice.accounts.values import ACADEMIE_ADMIN, CURATOR, NATIONAL_ADMIN, PARTNER, Actor
     from mapservice.errors import Forbidden
-    from mapservice.imports import import_territory
+    from mapservice.imports import ImportTerritory, import_territory
 
     with engine.connect() as conn:
-        assert import_territory(conn, Actor(1, "n@x.fr", NATIONAL_ADMIN)) is None
-        assert import_territory(conn, Actor(2, "a@x.fr", ACADEMIE_ADMIN, academies=frozenset({"14"}))) == \
-            {"22", "29", "35", "56"}  # académie de Rennes
-        assert import_territory(conn, Actor(3, "c@x.fr", CURATOR, departements=frozenset({"35"}))) == {"35"}
-        with pytest.raises(Forbidden):
-            import_territory(conn, Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})))
+        assert import_territory(conn, Actor(1, "n@x.fr", NATIONAL_ADMIN), "annuaire") is None
+        rennes = Actor(2, "a@x.fr", ACADEMIE_ADMIN, academies=frozenset({"14"}))
+        assert import_territory(conn, rennes, "annuaire") == ImportTerritory(frozenset({"22", "29", "35", "56"}))
+        curator = Actor(3, "c@x.fr", CURATOR, departements=frozenset({"35"}))
+        assert import_territory(conn, curator, "partners") == ImportTerritory(frozenset({"35"}))
+        platform_id, perimeter = conn.execute(text("""
+            SELECT platform_id, array_agg(commune_code) FROM psad_platform_commune GROUP BY 1 LIMIT 1""")).one()
+        platform_team = import_territory(conn, Actor(5, "p@x.fr", CURATOR, platforms=frozenset({platform_id})))
+        assert platform_team.departements == frozenset() and set(perimeter) <= platform_team.communes
+        # The official files are an administrator's; a partner's lists are imported by its curator.
+        for actor, kind in ((curator, "annuaire"), (curator, "cfa"),
+                            (Actor(4, "p@x.fr", PARTNER, sites=frozenset({1})), "partners")):
+            with pytest.raises(Forbidden):
+                import_territory(conn, actor, kind)
+
+
+def test_a_second_run_reads_again_only_the_rows_that_changed_since(fresh_engine, tmp_path, monkeypatch):
+    from mapservice.imports import partners
+
+    path = tmp_path / "partenaires.csv"
+    path.write_text(as_csv(ROWS[:3]), encoding="utf-8")
+    first = run_import(fresh_engine, path, source="réseau", imported_by="test")
+    assert new_sites(first) == 3
+    read = []
+    monkeypatch.setattr(partners, "parse_row", lambda r, matcher, parse=partners.parse_row: (
+        read.append(r.get("identifiant")) or parse(r, matcher)))
+    # The E2C moved to another street; the other two lines are as the last import read them.
+    moved = [dict(r, adresse="10 rue de Saint-Malo") if r["identifiant"] == "e2c-35" else r for r in ROWS[:3]]
+    path.write_text(as_csv(moved), encoding="utf-8")
+    second = run_import(fresh_engine, path, source="réseau", imported_by="test")
+    assert read == ["e2c-35"]
+    assert [(c["key"], [f["field"] for f in c["fields"]]) for c in second.changed] == [("e2c-35", ["address"])]
+    assert second.counts()["unchanged"] == 4 + 1  # two sites with their solution, and the E2C's solution
+    # Reverting the second import makes its line new to the source again: read at the next run.
+    with transaction(fresh_engine) as conn:
+        revert_run(conn, second.run_id, "test")
+    read.clear()
+    third = run_import(fresh_engine, path, source="réseau", apply=False)
+    assert read == ["e2c-35"] and len(third.changed) == 1
+    # A line the last import read, after another line of the same key, is still a duplicate.
+    path.write_text(as_csv([dict(ROWS[0], telephone="02 99 00 00 00"), *ROWS[:3]]), encoding="utf-8")
+    fourth = run_import(fresh_engine, path, source="réseau", apply=False)
+    assert [(r.line, r.key) for r in fourth.rejected] == [(3, "ml-rennes")]
+    assert "clé en double : déjà à la ligne 2" in fourth.rejected[0].reason

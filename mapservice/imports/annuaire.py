@@ -55,9 +55,10 @@ def web_link(value: str | None, column: str) -> str | None:
     return checked_link(value, column)
 
 
-def parse(rows: Iterator[CsvRow]) -> Iterator[SiteCandidate | Rejection | Skipped]:
-    for row in rows:
-        yield parse_row(row)
+def skipped(row: CsvRow) -> Skipped | None:
+    """Écoles, collèges, services...: not reception sites (most of the file), told from one column."""
+    kind_label = row["Type_etablissement"].strip()
+    return None if kind_label in KINDS else Skipped(kind_label or "type non renseigné")
 
 
 def parse_row(row: CsvRow) -> SiteCandidate | Rejection | Skipped:

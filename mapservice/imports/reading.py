@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
@@ -38,9 +40,9 @@ class ImportFile:
     def close(self) -> None:
         self.stream.close()
 
-    def lines(self, max_bytes: int, block: int = 1 << 20) -> Iterator[bytes]:
-        """The raw lines, hashed and counted a block at a time; refused as soon as the file proves bigger than
-        `max_bytes` (before reading anything when its size is known)."""
+    def blocks(self, max_bytes: int, block: int = 1 << 20) -> Iterator[bytes]:
+        """The raw bytes, hashed and counted a block at a time, each block ending with a whole line; refused
+        as soon as the file proves bigger than `max_bytes` (before reading anything when its size is known)."""
         if self.size is not None and self.size > max_bytes:
             raise ImportRefused(f"{self.name} : {_mb(self.size)} Mo, au-delà de la limite de {_mb(max_bytes)} Mo "
                                 "(refusé avant la ligne 1) : découpez le fichier par département, ou relevez "
@@ -52,12 +54,14 @@ class ImportFile:
                 raise ImportRefused(f"{self.name} : plus de {_mb(max_bytes)} Mo, au-delà de la limite "
                                     "(MAPSERVICE_IMPORT_MAX_MB) : découpez le fichier par département.")
             self.sha256.update(chunk)
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                yield line + b"\n"
+            data = rest + chunk
+            end = data.rfind(b"\n") + 1
+            rest = data[end:]
+            if end:
+                yield data[:end]
         if rest:
             yield rest
+
 
 
 def _mb(size: int) -> str:
@@ -116,19 +120,26 @@ class CsvReader:
         self.separator = separators[0]
         self.unreadable: list[tuple[int, str]] = []  # (line, reason): rows refused, the rest goes on
 
-    def _decoded(self, lines: Iterator[bytes], first_number: int) -> Iterator[str]:
-        # Lines are split on b"\n", which never occurs inside a UTF-8 character: each decodes on its own.
-        for number, raw in enumerate(lines, start=first_number):
+    def _decoded(self, blocks: Iterator[bytes], first_number: int) -> Iterator[str]:
+        """Blocks of whole lines as text, decoded a block at a time (b"\\n" never occurs inside a UTF-8
+        character); a refusal names the line of the first invalid byte."""
+        number = first_number
+        for data in blocks:
             try:
-                text = raw.decode("utf-8")
+                text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
+                start = data.rfind(b"\n", 0, exc.start) + 1  # of the line holding the invalid byte
+                line = number + data.count(b"\n", 0, start)
                 raise ImportRefused(
-                    f"{self.source.name}, ligne {number}{self._column_at(raw, exc.start)} : octet "
-                    f"0x{raw[exc.start]:02x} invalide en UTF-8 — le fichier est sans doute en Latin-1 (Windows) ; "
-                    "enregistrez-le en UTF-8 et recommencez.") from None
+                    f"{self.source.name}, ligne {line}{self._column_at(data[start:exc.start], exc.start - start)} "
+                    f": octet 0x{data[exc.start]:02x} invalide en UTF-8 "
+                    "— le fichier est sans doute en Latin-1 (Windows) ; enregistrez-le en UTF-8 et recommencez."
+                ) from None
             if "\x00" in text:
-                raise ImportRefused(f"{self.source.name}, ligne {number} : contenu binaire (octet nul) : ce n'est "
+                line = number + text.count("\n", 0, text.index("\x00"))
+                raise ImportRefused(f"{self.source.name}, ligne {line} : contenu binaire (octet nul) : ce n'est "
                                     "pas un fichier CSV texte.")
+            number += data.count(b"\n")
             yield text
 
     def _column_at(self, raw: bytes, offset: int) -> str:
@@ -174,9 +185,11 @@ class CsvReader:
         self.separator, self.header = sep, names
 
     def rows(self) -> Iterator[CsvRow]:
-        lines = self.source.lines(self.max_bytes)
-        first = next(lines, None)
-        if first is None or not first.strip():
+        blocks = self.source.blocks(self.max_bytes)
+        head = next(blocks, b"")
+        end = head.find(b"\n") + 1 or len(head)
+        first, rest = head[:end], head[end:]
+        if not first.strip():
             raise ImportRefused(f"{self.source.name}, ligne 1 : le fichier est vide.")
         what = not_text(first)
         if what:
@@ -184,7 +197,9 @@ class CsvReader:
                                 "enregistrez les données au format CSV (UTF-8).")
         self._check_header(next(self._decoded(iter([first]), 1)).lstrip("\ufeff"))
         columns = {name: i for i, name in enumerate(self.header)}
-        reader = csv.reader(self._decoded(lines, 2), delimiter=self.separator)
+        # Lines of each decoded block as StringIO splits them (at "\n" only, as the csv module expects).
+        lines = chain.from_iterable(map(io.StringIO, self._decoded(chain([rest], blocks), 2)))
+        reader = csv.reader(lines, delimiter=self.separator)
         width = len(self.header)
         while True:
             try:

@@ -4,6 +4,7 @@ catalogue's."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 
 @dataclass
@@ -42,6 +43,7 @@ class SiteCandidate:
     onisep_url: str | None = None
     archived: bool = False  # closed according to the source
     solutions: list[SolutionCandidate] = field(default_factory=list)
+    row_digest: str | None = None  # the source row's digest, remembered to skip the same row next time
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,57 @@ class Rejection:
     reason: str
     column: str | None = None
     key: str | None = None
+    fix: str | None = None  # what to change in the file for the row to be taken (None: see FIXES_BY_COLUMN)
 
     def as_dict(self) -> dict:
-        return {"line": self.line, "column": self.column, "key": self.key, "reason": self.reason}
+        return {"line": self.line, "column": self.column, "key": self.key, "reason": self.reason,
+                "fix": self.fix or FIXES_BY_COLUMN.get(self.column or "")}
+
+
+# The usual correction of a row refused on a column, when the check itself proposes none.
+FIXES_BY_COLUMN = {
+    "identifiant": "donnez à chaque ligne un identifiant stable (le même d'un import à l'autre)",
+    "Identifiant_de_l_etablissement": "renseignez l'UAI de l'établissement",
+    "type": "mettez un des types du modèle : mission_locale, service_civique, e2c, epide, formation_regionale",
+    "nom": "renseignez le nom du lieu", "Nom_etablissement": "renseignez le nom de l'établissement",
+    "formule": "pour un service civique, mettez plein_temps ou combinee ; sinon laissez vide",
+    "site_web": "mettez une adresse qui commence par https://, http://, tel: ou mailto:, ou laissez vide",
+    "Web": "mettez une adresse qui commence par https:// ou http://, ou laissez vide",
+    "commune": "vérifiez le code postal et le nom de la commune, ou donnez code_commune (code INSEE)",
+    "Code_commune": "vérifiez le code INSEE de la commune (pas le code postal)",
+    "places_libres": "un nombre entier positif, ou vide si vous ne savez pas",
+    "age_min": "un âge en années (nombre entier), ou vide", "age_max": "un âge en années (nombre entier), ou vide",
+}
+
+
+@dataclass(frozen=True)
+class ImportTerritory:
+    """Where an import may write: départements, and communes (a PSAD platform's perimeter). A row is taken when
+    its commune lies in one of the départements or is one of the communes."""
+
+    departements: frozenset[str] = frozenset()
+    communes: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, codes: Iterable[str]) -> ImportTerritory:
+        """From codes as typed on the command line: départements (2 or 3 characters) and communes (5)."""
+        codes = {c.strip().upper() for c in codes if c.strip()}
+        return cls(frozenset(c.zfill(2) for c in codes if len(c) <= 3), frozenset(c for c in codes if len(c) == 5))
+
+    def holds(self, departement: str | None, commune: str | None) -> bool:
+        return departement in self.departements or commune in self.communes
+
+    def codes(self) -> list[str]:
+        return sorted(self.departements) + sorted(self.communes)
+
+    def describe(self) -> str:
+        parts = []
+        if self.departements:
+            parts.append(("département " if len(self.departements) == 1 else "départements ")
+                         + ", ".join(sorted(self.departements)))
+        if self.communes:
+            parts.append(f"{len(self.communes)} commune{'s' if len(self.communes) > 1 else ''} de votre plateforme")
+        return " et ".join(parts) or "aucun territoire"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .records import Rejection
 
@@ -53,7 +53,9 @@ class ImportReport:
         return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        """The report as JSON-ready data. Its lists are shared, not copied (dataclasses.asdict deep-copied every
+        entry: seconds for a national file)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rejected"] = [r.as_dict() for r in self.rejected]
         data["skipped"] = dict(self.skipped)
         data["counts"] = self.counts()

@@ -7,7 +7,7 @@ from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from . import api, pages, session
+from . import api, imports, pages, session
 
 csrf = CSRFProtect()
 
@@ -33,4 +33,5 @@ def init_app(app: Flask) -> None:
     manager.session_protection = "basic"
     manager.user_loader(session.load_user)
     app.register_blueprint(pages.bp, url_prefix="/equipes")
+    app.register_blueprint(imports.bp, url_prefix="/equipes/imports")
     app.register_blueprint(api.bp, url_prefix="/api/v1/equipes")
