@@ -337,8 +337,10 @@ def nginx_config(listen, upstream, static_root):
     from .deploy import STATIC, nginx_config as render
     from .web.security import content_security_policy
 
-    policy = content_security_policy(_settings().appdata.street_basemap)
-    click.echo(render(policy, listen=listen, upstream=upstream, static_root=static_root or STATIC))
+    settings = _settings()
+    policy = content_security_policy(settings.appdata.street_basemap)
+    click.echo(render(policy, listen=listen, upstream=upstream, static_root=static_root or STATIC,
+                      import_max_mb=settings.imports.max_mb))
 
 
 @cli.command(with_appcontext=False)

@@ -136,6 +136,13 @@ def test_an_oversized_body_is_refused_by_nginx(topology):
     assert response.json()["title"] == "Requête trop grosse"
 
 
+def test_only_the_workspace_s_import_uploads_may_be_large(topology):
+    proxy, _ = topology
+    upload = requests.post(proxy + "/equipes/imports/", files={"file": ("liste.csv", b"x" * 300_000)})
+    assert upload.status_code != 413  # it reaches the app (which wants a signed-in team and its CSRF token)
+    assert upload.status_code in (302, 400, 401, 403)
+
+
 def test_an_overlong_address_is_refused_by_nginx_as_a_problem(topology):
     proxy, _ = topology
     response = requests.get(proxy + "/api/v1/places?q=" + "a" * 20_000)

@@ -25,7 +25,7 @@ from ..errors import Forbidden
 # Endpoints limited by name, for blueprints that do not mark their routes themselves.
 LIMITED_ENDPOINTS = {"workspace.login": "login"}
 # Blueprints whose every write (edits of the workspace, figures of the reports) gets the `writes` limit.
-WRITING_BLUEPRINTS = ("workspace", "workspace_api", "reporting_api", "reporting_pages")
+WRITING_BLUEPRINTS = ("workspace", "workspace_api", "imports_workspace", "reporting_api", "reporting_pages")
 WRITE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 

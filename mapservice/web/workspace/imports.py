@@ -21,7 +21,7 @@ from ...imports.worker import WorkerOptions, run_job
 from ...links import safe_link
 from ...taxonomy import ROLES
 from ..connection import read_db, write_db
-from ..map_page import CONTENT_SECURITY_POLICY, static_url
+from ..map_page import static_url
 from .session import page_actor
 
 bp = Blueprint("imports_workspace", __name__)
@@ -55,9 +55,8 @@ def limit_and_check_csrf():
 
 
 @bp.after_request
-def security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
+def private_pages(response: Response) -> Response:
+    # The other security headers are the app's (web/security.py).
     response.headers["Cache-Control"] = "no-store"
     return response
 
