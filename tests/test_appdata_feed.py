@@ -133,9 +133,10 @@ def test_following_the_feed_from_a_copy_gives_exactly_the_current_catalogue(feed
     with engine.connect() as conn:
         assert followed == catalogue(conn)
     assert pages > 1 or limit == 1000
-    # caught up: the next page is empty and keeps the cursor where it is
+    # caught up: the next page is empty; its cursor moves on only as the server's transactions end
     again = client.get("/api/v1/changes", query_string={"since": cursor}).get_json()
-    assert again["changes"] == [] and again["more"] is False and again["next"] == cursor
+    assert again["changes"] == [] and again["more"] is False
+    assert changelog.from_token(again["next"]) >= changelog.from_token(cursor)
 
 
 def test_a_writer_that_commits_after_a_later_one_is_not_missed(feed_app):
