@@ -199,9 +199,9 @@ def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: 
     in_area = _in_area(query)
     solution_ids = [i for kind, i in order if kind == "solution"]
     site_ids = [i for kind, i in order if kind == "site"]
-    states = {("solution", r.id): (r.status, r.site_status, r.in_area, True) for r in conn.execute(
+    states = {("solution", r.id): (r.status, r.site_status, r.in_area) for r in conn.execute(
         text(SOLUTION_STATES.format(in_area=in_area)), {"ids": solution_ids, **binds})}
-    states.update({("site", r.id): (r.status, "published" if r.offers else "unpublished", r.in_area, True)
+    states.update({("site", r.id): (r.status, "published" if r.offers else "unpublished", r.in_area)
                    for r in conn.execute(text(SITE_STATES.format(in_area=in_area)), {"ids": site_ids, **binds})})
     public = {key: state[2] and state[0] == "published" and state[1] == "published"
               for key, state in states.items()}
@@ -210,10 +210,13 @@ def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: 
 
     entries = []
     for (kind, entity_id), touched in order.items():
-        status, parent_status, inside, _ = states[(kind, entity_id)]
+        status, parent_status, inside = states[(kind, entity_id)]
         if public[(kind, entity_id)]:
-            entries.append({"type": kind, "id": entity_id, "action": "upsert",
-                            "feature": features[(kind, entity_id)]})
+            feature = features.get((kind, entity_id))
+            # None: a writer changed it between the two reads. Its change is logged after this page's
+            # horizon, so a later page gives its state.
+            if feature is not None:
+                entries.append({"type": kind, "id": entity_id, "action": "upsert", "feature": feature})
             continue
         if status is None:
             reason = "deleted"
