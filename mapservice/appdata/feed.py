@@ -196,27 +196,28 @@ def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: 
                 expanded[("solution", solution_id)] = expanded.get(("solution", solution_id), False) or touched
         order = expanded
 
+    # The features first (public and in the area): most entries are; then why the others are not.
     in_area = _in_area(query)
-    solution_ids = [i for kind, i in order if kind == "solution"]
-    site_ids = [i for kind, i in order if kind == "site"]
+    features = _features(conn, [i for kind, i in order if kind == "solution"],
+                         [i for kind, i in order if kind == "site"], in_area, binds)
+    missing = [key for key in order if key not in features]
     states = {("solution", r.id): (r.status, r.site_status, r.in_area) for r in conn.execute(
-        text(SOLUTION_STATES.format(in_area=in_area)), {"ids": solution_ids, **binds})}
+        text(SOLUTION_STATES.format(in_area=in_area)),
+        {"ids": [i for kind, i in missing if kind == "solution"], **binds})}
     states.update({("site", r.id): (r.status, "published" if r.offers else "unpublished", r.in_area)
-                   for r in conn.execute(text(SITE_STATES.format(in_area=in_area)), {"ids": site_ids, **binds})})
-    public = {key: state[2] and state[0] == "published" and state[1] == "published"
-              for key, state in states.items()}
-    features = _features(conn, [i for (kind, i), shown in public.items() if shown and kind == "solution"],
-                         [i for (kind, i), shown in public.items() if shown and kind == "site"])
+                   for r in conn.execute(text(SITE_STATES.format(in_area=in_area)),
+                                         {"ids": [i for kind, i in missing if kind == "site"], **binds})})
 
     entries = []
     for (kind, entity_id), touched in order.items():
+        feature = features.get((kind, entity_id))
+        if feature is not None:
+            entries.append({"type": kind, "id": entity_id, "action": "upsert", "feature": feature})
+            continue
         status, parent_status, inside = states[(kind, entity_id)]
-        if public[(kind, entity_id)]:
-            feature = features.get((kind, entity_id))
-            # None: a writer changed it between the two reads. Its change is logged after this page's
-            # horizon, so a later page gives its state.
-            if feature is not None:
-                entries.append({"type": kind, "id": entity_id, "action": "upsert", "feature": feature})
+        if inside and status == "published" and parent_status == "published":
+            # Public now but not a moment ago: a writer changed it between the two reads. Its change is logged
+            # after this page's horizon, so a later page gives its state.
             continue
         if status is None:
             reason = "deleted"
@@ -234,14 +235,16 @@ def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: 
 FEATURE_START = '{"type":"Feature","id":'
 
 
-def _features(conn: Connection, solution_ids: list[int], site_ids: list[int]) -> dict[tuple[str, int], str]:
-    """The features as the bundle writes them (the same SQL), as JSON text: PostgreSQL wrote it, so it is passed
-    on as it is rather than parsed and written again."""
+def _features(conn: Connection, solution_ids: list[int], site_ids: list[int], in_area: str,
+              binds: dict) -> dict[tuple[str, int], str]:
+    """The public features among these, in the followed area, as the bundle writes them (the same SQL), as JSON
+    text: PostgreSQL wrote it, so it is passed on as it is rather than parsed and written again."""
     found = {}
     for kind, sql, ids in (("solution", SOLUTIONS, solution_ids), ("site", SITES, site_ids)):
         if ids:
-            for (feature,) in conn.execute(text(sql.format(area=f"{'s' if kind == 'solution' else 'site'}.id "
-                                                                "= ANY(CAST(:ids AS bigint[]))")), {"ids": ids}):
+            alias = "s" if kind == "solution" else "site"
+            condition = f"{alias}.id = ANY(CAST(:ids AS bigint[])) AND ({in_area})"
+            for (feature,) in conn.execute(text(sql.format(area=condition)), {"ids": ids, **binds}):
                 assert feature.startswith(FEATURE_START)
                 found[(kind, int(feature[len(FEATURE_START):feature.index(",", len(FEATURE_START))]))] = feature
     return found
