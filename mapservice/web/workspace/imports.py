@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from flask import (
-    Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for,
+    Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for,
 )
 from flask_login import login_required
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -22,6 +22,7 @@ from ...links import safe_link
 from ...taxonomy import ROLES
 from ..connection import read_db, write_db
 from ..map_page import static_url
+from .forms import private_forms
 from .session import page_actor
 
 bp = Blueprint("imports_workspace", __name__)
@@ -47,18 +48,12 @@ def _max_mb() -> str:
 
 
 @bp.before_request
-def limit_and_check_csrf():
+def limit_upload():
     # The upload is refused from its announced size, before it is read (RequestEntityTooLarge below).
     request.max_content_length = _settings().imports.max_bytes + FORM_OVERHEAD
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        current_app.extensions["csrf"].protect()
 
 
-@bp.after_request
-def private_pages(response: Response) -> Response:
-    # The other security headers are the app's (web/security.py).
-    response.headers["Cache-Control"] = "no-store"
-    return response
+private_forms(bp)  # after limit_upload: the CSRF check reads the form
 
 
 @bp.context_processor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
 
 from ... import history, mail
@@ -22,6 +22,7 @@ from ...taxonomy import (
 )
 from ..connection import read_db, write_db
 from ..map_page import static_url
+from .forms import private_forms
 from .invitations import invite as invite_account, public_url, scope_values
 from .session import SessionUser, address, limits, local_path, page_actor
 
@@ -30,19 +31,7 @@ HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte",
                     "error_report": "signalement"}
 
 
-@bp.before_request
-def check_csrf():
-    """Every form of the workspace carries its CSRF token (Flask-WTF)."""
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        current_app.extensions["csrf"].protect()
-
-
-@bp.after_request
-def private_pages(response: Response) -> Response:
-    # The other security headers are the app's (web/security.py), whose Referrer-Policy (no-referrer) also keeps
-    # the one-time links of invitations out of other sites' logs.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+private_forms(bp)
 
 
 @bp.context_processor
