@@ -437,9 +437,8 @@ class TileCache:
         transaction of its own, so that a tile keeps few rows to add up. On a read replica it cannot write: the
         primary's own tile servers (or its writers) fold; tiles stay exact either way."""
         try:
-            with self._connect() as conn:
+            with self._connect() as conn, conn.begin():
                 conn.execute(FOLD)
-                conn.commit()
         except DBAPIError:
             log.info("tile cache: the pyramid's deltas were not folded here (read-only or unreachable server)")
 

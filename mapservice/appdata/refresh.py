@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 
+from .. import db
 from ..settings import Settings
 from . import archives, bundles
 
@@ -32,7 +33,8 @@ def _snapshot(engine: Engine):
 def refresh(engine: Engine, settings: Settings, with_bundles: bool = True, with_archives: bool = True,
             log: Callable[[str], None] = lambda _: None) -> bool:
     """Rebuild what is out of date; False when another refresher holds the lock (nothing done)."""
-    with engine.connect() as lock_conn:
+    # A session-level lock, held outside any transaction (autocommit): nothing to commit on the way out.
+    with db.read_only(engine.connect()) as lock_conn:
         if not lock_conn.execute(text(f"SELECT pg_try_advisory_lock({LOCK})")).scalar():
             return False
         try:
@@ -59,7 +61,6 @@ def refresh(engine: Engine, settings: Settings, with_bundles: bool = True, with_
                                     f"built in {archive.build_s} s")
         finally:
             lock_conn.execute(text(f"SELECT pg_advisory_unlock({LOCK})"))
-            lock_conn.commit()
     return True
 
 
