@@ -29,6 +29,11 @@ def catalogue_url(sites: int | None) -> str:
     return resolve_database_url(Settings(), start=True)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as printed with every figure (the machine is shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
     q = statistics.quantiles(ordered, n=100, method="inclusive")
@@ -56,13 +61,15 @@ def time_each(calls: Iterable[Callable[[], object]], warmup: int = 20) -> list[f
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, workers: int = 2, threads: int = 1) -> Iterator[str]:
-    """Serve mapservice on a free loopback port with `database_url`; yields the base URL."""
+def gunicorn(database_url: str, workers: int = 2, threads: int = 1,
+             app: str = "mapservice:create_app()") -> Iterator[str]:
+    """Serve mapservice (or another WSGI `app`) on a free loopback port with `database_url`; yields the base
+    URL."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--log-level", "warning", "mapservice:create_app()"],
+         "--threads", str(threads), "--log-level", "warning", app],
         env=env, cwd=ROOT,
     )
     try:

@@ -1,13 +1,24 @@
-"""Nearest-solutions latency: the SQL alone against the full HTTP request (gunicorn on loopback).
+"""Nearest solutions against the index's limit and the HTTP floor, as issue 14 measures them.
 
-    python bench/nearest.py                    # the demo catalogue (the service's own database)
-    python bench/nearest.py --sites 200000     # a synthetic catalogue (bench/synthetic.py)
+    python bench/nearest.py                         # the demo catalogue (the service's own database)
+    python bench/nearest.py --sites 200000 -k 20    # a synthetic catalogue (bench/synthetic.py)
 
-Random origins in mainland France (fixed seed); k results; optional filters as a query string.
+Origins: real secondary schools (../shared/data, a fixed sample), else random points in mainland France. For
+each origin kind (a position; a commune, a département: their town hall) and each filter set, four peers are
+timed origin by origin, interleaved, in one run:
+- floor: `/healthz` on the same server and keep-alive connection (an HTTP answer that reads no database);
+- bare: the same answer from a bare Flask app on the same gunicorn (bench/bare_flask.py): what mapservice's
+  own per-request work adds to the floor;
+- http: `/api/v1/solutions/nearest`;
+- statement: the nearest statement alone (prepared, in this process);
+- knn: the plain geography KNN for the same number of published solutions with the same filters (prepared):
+  the index's limit.
+Goal: http − floor ≤ 1.5 × knn at p50.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import random
 import sys
 from pathlib import Path
@@ -19,49 +30,107 @@ from sqlalchemy import text  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
 import harness  # noqa: E402
-from mapservice import params, search  # noqa: E402
-from mapservice.db import make_engine  # noqa: E402
+from mapservice import params, places, search  # noqa: E402
+from mapservice.communes import commune_at  # noqa: E402
+from mapservice.catalogue import solution_filter_sql  # noqa: E402
+from mapservice.db import fetch_prepared, make_engine  # noqa: E402
+from mapservice.values import Area, Point  # noqa: E402
+
+SCHOOLS = harness.ROOT.parent / "shared" / "data" / "etablissements-second-degre-geo" / "annuaire_etablissements.csv"
+
+PLAIN_KNN = """SELECT s.id FROM solution s WHERE {where}
+ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT :limit"""
 
 
-def origins(n: int, seed: int = 1) -> list[tuple[float, float]]:
+def school_positions(n: int, seed: int = 1) -> list[tuple[float, float]] | None:
+    """`n` schools of mainland France drawn with a fixed seed, as (lon, lat); None without the data file."""
+    if not SCHOOLS.exists():
+        return None
+    with SCHOOLS.open(encoding="utf-8") as f:
+        rows = [(float(r["longitude"]), float(r["latitude"])) for r in csv.DictReader(f)
+                if r["latitude"] and r["longitude"]]
+    mainland = [(lon, lat) for lon, lat in rows if -5.5 < lon < 9.7 and 41.3 < lat < 51.2]
+    return random.Random(seed).sample(mainland, n)
+
+
+def random_positions(n: int, seed: int = 1) -> list[tuple[float, float]]:
     rng = random.Random(seed)
     return [(round(rng.uniform(-1.5, 7.5), 5), round(rng.uniform(43.5, 50.5), 5)) for _ in range(n)]
 
 
-def run(database_url: str, k: int, filters: str, n: int) -> dict:
-    points = origins(n)
-    engine = make_engine(database_url)
-    query_args = [MultiDict([("lat", str(lat)), ("lon", str(lon)), ("limit", str(k))]
-                            + [tuple(p.split("=", 1)) for p in filters.split("&") if p]) for lon, lat in points]
-    parsed = [params.nearest(a, k, 100) for a in query_args]
+def origin_args(conn, kind: str, positions: list[tuple[float, float]]) -> list[list[tuple[str, str]]]:
+    """The query string's origin for each position: itself, or the commune / département holding it."""
+    if kind == "point":
+        return [[("lat", f"{lat:.5f}"), ("lon", f"{lon:.5f}")] for lon, lat in positions]
+    out = []
+    for lon, lat in positions:
+        commune = commune_at(conn, Point(lon=lon, lat=lat))
+        if commune is not None:
+            out.append([(kind, commune["code"] if kind == "commune" else commune["departement_code"])])
+    return out
+
+
+def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_base: str) -> dict:
+    engine = make_engine(url)
+    client = harness.KeepAliveClient(base)
+    bare = harness.KeepAliveClient(bare_base)
+    samples = {"bare": [], "floor": [], "http": [], "statement": [], "knn": []}
     with engine.connect() as conn:
-        sql = harness.time_each(lambda q=q: search.nearest_solutions(conn, q, q.origin) for q in parsed)
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        filter_args = [tuple(p.split("=", 1)) for p in filters.split("&") if p]
+        for i, origin in enumerate(origin_args(conn, kind, positions)):
+            query = params.nearest(MultiDict(origin + [("limit", str(k))] + filter_args), k, 100)
+            start = (Point(lon=(a := places.area_origin(conn, query.origin))["lon"], lat=a["lat"])
+                     if isinstance(query.origin, Area) else query.origin)
+            where, binds = solution_filter_sql(query.filters)
+            path = "/api/v1/solutions/nearest?" + "&".join(f"{a}={v}" for a, v in
+                                                           origin + [("limit", str(k))] + filter_args)
+            peers = {
+                "bare": lambda: bare.get("/healthz"),
+                "floor": lambda: client.get("/healthz"),
+                "http": lambda: client.get(path),
+                "statement": lambda: search.nearest_solutions(conn, query, start),
+                "knn": lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where),
+                                              {"lon": start.lon, "lat": start.lat, "limit": k, **binds}),
+            }
+            for name, call in peers.items():
+                samples[name] += harness.time_each([call], warmup=1 if i < 10 else 0)
+    client.close()
+    bare.close()
     engine.dispose()
-    with harness.gunicorn(database_url, workers=1) as base:
-        client = harness.KeepAliveClient(base)
-        paths = [f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit={k}" + (f"&{filters}" if filters else "")
-                 for lon, lat in points]
-        http = harness.time_each(lambda p=p: client.get(p) for p in paths)
-        client.close()
-    return {"sql": harness.percentiles(sql), "http": harness.percentiles(http)}
+    return {name: harness.percentiles(s) for name, s in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, help="use the synthetic catalogue of this size")
-    parser.add_argument("-k", type=int, default=10)
-    parser.add_argument("--filters", default="", help="e.g. type=apprentissage&has_vacancy=true")
-    parser.add_argument("-n", type=int, default=500, help="requests per measurement")
+    parser.add_argument("-k", type=int, default=20)
+    parser.add_argument("-n", type=int, default=300, help="origins")
+    parser.add_argument("--kinds", default="point,commune,departement")
+    parser.add_argument("--filters", action="append",
+                        help="a query string of filters; repeatable (default: none, and two types with places)")
     args = parser.parse_args()
+    filter_sets = args.filters or ["", "type=apprentissage,service_civique&has_vacancy=true"]
     url = harness.catalogue_url(args.sites)
     with make_engine(url).connect() as conn:
         solutions = conn.scalar(text("SELECT count(*) FROM solution WHERE status = 'published'"))
-    result = run(url, args.k, args.filters, args.n)
-    label = f"{solutions} published solutions, k={args.k}" + (f", {args.filters}" if args.filters else "")
-    print(f"nearest — {label}, {args.n} random origins in mainland France")
-    harness.print_percentiles({name: result[name] for name in ("sql", "http")})
-    print(f"HTTP/SQL ratio: p50 {result['http']['p50'] / result['sql']['p50']:.2f}x, "
-          f"p99 {result['http']['p99'] / result['sql']['p99']:.2f}x")
+    positions = school_positions(args.n)
+    where = "real secondary schools" if positions else "random points (../shared/data absent)"
+    positions = positions or random_positions(args.n)
+    print(f"nearest — {solutions} published solutions, k={args.k}, {args.n} origins at {where}, "
+          f"load average {harness.load_average()}")
+    print("| origin | filters | bare Flask | floor | http | statement | plain KNN | (http − floor) / KNN |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    with (harness.gunicorn(url, workers=2) as base,
+          harness.gunicorn(url, workers=1, app="bench.bare_flask:app") as bare):
+        for kind in args.kinds.split(","):
+            for filters in filter_sets:
+                r = run(url, kind, filters, args.k, positions, base, bare)
+                ratio = (r["http"]["p50"] - r["floor"]["p50"]) / r["knn"]["p50"]
+                print(f"| {kind} | {filters or 'none'} | " + " | ".join(
+                    f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("bare", "floor", "http", "statement", "knn"))
+                      + f" | {ratio:.2f}× |", flush=True)
+    print(f"p50 / p95 in ms; load average at the end {harness.load_average()}")
 
 
 if __name__ == "__main__":

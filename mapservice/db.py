@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import logging
 import re
+import select
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -21,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from .cluster import EmbeddedCluster
 from .settings import Settings
@@ -48,17 +50,22 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 def databases(settings: Settings) -> Databases:
-    """The engines of the app: the primary (following the private cluster wherever it restarts) and the
-    replica when one is configured."""
+    """The engines of the app: the primary (following the private cluster wherever it restarts), its pool for
+    public reads, and the replica when one is configured."""
     database = settings.database
     resolve = None
     if not database.url:
         cluster = EmbeddedCluster(database.resolved_data_dir, database.pg_bindir, database.cluster_user)
         resolve = cluster.url
     options = {"prepared_statements": database.prepared_statements, "pool_size": database.pool_size}
-    primary = make_engine(resolve_database_url(settings), resolve=resolve, **options)
-    replica = make_engine(database.replica_url, **options) if database.replica_url else None
-    return Databases(primary, replica, database.replica_retry_s)
+    url = resolve_database_url(settings)
+    primary = make_engine(url, resolve=resolve, **options)
+    # Reads have a pool of their own, in autocommit from the start, rather than switching a connection of
+    # the primary's pool to autocommit and back on every checkout.
+    reads = make_engine(url, resolve=resolve, isolation_level="AUTOCOMMIT", **options)
+    replica = (make_engine(database.replica_url, isolation_level="AUTOCOMMIT", **options)
+               if database.replica_url else None)
+    return Databases(primary, reads, replica, database.replica_retry_s)
 
 
 def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_statements: bool = True,
@@ -66,12 +73,18 @@ def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_sta
     """An engine on `url`. `resolve`, when given, is asked for the URL again at each new connection: the
     private cluster may come back on another port after a restart, and the running app follows it.
     `prepared_statements=False` makes fetch_prepared send plain statements (for PgBouncer's transaction
-    pooling)."""
-    kwargs.setdefault("pool_pre_ping", True)
+    pooling).
+
+    A pooled connection is checked before use without a round trip: an idle connection has nothing to read
+    unless the server ended it (a restart, an idle timeout: it sent its last message and closed), so a
+    readable socket means a dead connection, replaced before the request sees it. (pool_pre_ping's
+    `SELECT 1` would cost a round trip per request.)"""
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     kwargs.setdefault("execution_options", {})["mapservice_prepared"] = prepared_statements
     engine = create_engine(_sqlalchemy_url(url), **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine, "checkout", _discard_if_closed_by_server)
     if resolve is not None:
         @event.listens_for(engine, "do_connect")
         def current_address(dialect, conn_rec, cargs, cparams):
@@ -80,34 +93,47 @@ def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_sta
     return engine
 
 
+def _discard_if_closed_by_server(dbapi_connection, connection_record, connection_proxy) -> None:
+    if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+        # The pool closes this connection and tries a new one (SQLAlchemy's pessimistic disconnect handling).
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 
 class Databases:
-    """The primary, and an optional streaming replica for public reads. A replica that fails to answer is
-    left aside for `replica_retry_s` seconds, reads going to the primary meanwhile."""
+    """The primary (writes, and the reads of a request that writes), its autocommit pool for public reads, and
+    an optional streaming replica for public reads. A replica that fails to answer is left aside for
+    `replica_retry_s` seconds, reads going to the primary meanwhile."""
 
-    def __init__(self, primary: Engine, replica: Engine | None = None, replica_retry_s: float = 10):
+    def __init__(self, primary: Engine, reads: Engine, replica: Engine | None = None,
+                 replica_retry_s: float = 10):
         self.primary = primary
+        self.reads = reads
         self.replica = replica
         self.replica_retry_s = replica_retry_s
         self._replica_down_until = 0.0
 
-    def connect_for_reads(self) -> Connection:
-        if self.replica is not None and time.monotonic() >= self._replica_down_until:
+    def connect_for_reads(self, from_primary: bool = False) -> Connection:
+        """An autocommit connection: to the replica when there is one that answers (and `from_primary` is not
+        asked), else to the primary."""
+        if self.replica is not None and not from_primary and time.monotonic() >= self._replica_down_until:
             try:
                 return self.replica.connect()
             except CONNECTION_ERRORS as exc:
                 self._replica_down_until = time.monotonic() + self.replica_retry_s
                 log.warning("replica unavailable, reading from the primary for %gs: %s", self.replica_retry_s,
                             " ".join(str(getattr(exc, "orig", exc)).split())[:200])
-        return self.primary.connect()
+        return self.reads.connect()
 
-    def is_replica(self, conn: Connection) -> bool:
-        return self.replica is not None and conn.engine is self.replica
+    def is_read_only(self, conn: Connection) -> bool:
+        """Whether `conn` comes from a pool of reads (autocommit, primary or replica)."""
+        return conn.engine is self.reads or (self.replica is not None and conn.engine is self.replica)
 
     def dispose(self) -> None:
         self.primary.dispose()
+        self.reads.dispose()
         if self.replica is not None:
             self.replica.dispose()
 
@@ -129,11 +155,17 @@ def dbapi_cursor(conn: Connection) -> Iterator:
     """A cursor of the connection's own DBAPI connection, for what SQLAlchemy's text() cannot do (COPY, PREPARE).
     Its errors are translated as SQLAlchemy translates its own, so that a server gone away is the same
     OperationalError (a 503 for a request) on every path."""
-    cursor = conn.connection.cursor()
+    dbapi_connection = conn.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
     try:
         yield cursor
     except psycopg2.Error as exc:
-        raise DBAPIError.instance(None, None, exc, psycopg2.Error) from exc
+        # A connection the server closed is dropped now, as SQLAlchemy does on its own paths, rather than
+        # handed back to the pool (whose reset would then fail on it).
+        gone = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, psycopg2.Error, connection_invalidated=gone) from exc
     finally:
         cursor.close()
 
@@ -181,23 +213,32 @@ def current_revision(engine: Engine) -> str | None:
 BIND = re.compile(r"(?<![:\w]):(\w+)")
 
 
-def fetch_prepared(conn: Connection, sql: str, binds: dict) -> list[dict]:
+@functools.lru_cache(maxsize=512)
+def _prepared_form(sql: str) -> tuple[str, tuple[str, ...], str]:
+    """(statement name, bind names in order, the SQL with positional $n parameters) of a :name statement."""
+    names = tuple(dict.fromkeys(BIND.findall(sql)))
+    positional = BIND.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    return "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], names, positional
+
+
+def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool = False) -> list[dict]:
     """Run `sql` (with :name binds) as a server-side prepared statement, prepared once per database session.
 
-    Hot read paths are planned in ~1.5 ms each time when sent as text; a prepared statement is planned once
-    (PostgreSQL then keeps a generic plan when it is as good as a custom one)."""
+    Hot read paths are planned in ~1.5 ms each time when sent as text. A prepared statement skips parsing; with
+    `generic_plan` it is also planned only once: for statements whose best plan does not depend on the values
+    (PostgreSQL's own choice keeps re-planning when a generic plan's estimate looks worse, even where it is
+    not). The plan mode is set in the same round trip as the EXECUTE, so other statements keep the default."""
     if not conn.get_execution_options().get("mapservice_prepared", True):
         return [dict(r) for r in conn.execute(text(sql), binds).mappings()]
-    names = list(dict.fromkeys(BIND.findall(sql)))
-    statement = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
+    statement, names, positional = _prepared_form(sql)
     record = conn.connection
     prepared = record.info.setdefault("mapservice.prepared", set())
     with dbapi_cursor(conn) as cursor:
         if statement not in prepared:
-            positional = BIND.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
             cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
             prepared.add(statement)
-        cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names
-                       else f"EXECUTE {statement}", [binds[n] for n in names])
+        mode = "force_generic_plan" if generic_plan else "auto"
+        arguments = f"({', '.join(['%s'] * len(names))})" if names else ""
+        cursor.execute(f"SET plan_cache_mode = {mode}; EXECUTE {statement}{arguments}", [binds[n] for n in names])
         columns = [d.name for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]

@@ -11,7 +11,7 @@ from . import places
 from .catalogue import OFFER_COLUMNS, solution_filter_sql
 from .communes import COMMUNE_AT, commune_at
 from .db import fetch_prepared
-from .values import Area, NearestQuery, Point
+from .values import Area, NearestQuery, Point, SolutionFilters
 
 # The origin's commune as one JSON value, evaluated once in the nearest statement (an InitPlan): saves the
 # request a second round trip.
@@ -29,13 +29,13 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
 NEAREST_SOLUTIONS = """
 WITH knn AS (
     SELECT site.geom FROM site
-    WHERE site.status = 'published'
+    WHERE site.status = 'published'{knn_bound}
       AND EXISTS (SELECT 1 FROM solution s {knn_join} WHERE s.site_id = site.id AND {where})
     -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
     -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
     ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
         CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
-    LIMIT :limit
+    LIMIT {limit}
 ), reach AS (
     SELECT max(ST_Distance(knn.geom::geography, {origin})) * 1.01 + 1 AS metres FROM knn
 )
@@ -53,7 +53,7 @@ CROSS JOIN reach
 WHERE {where}
   AND ST_DWithin(s.position, {origin}, reach.metres, false)
 ORDER BY distance_m, s.id
-LIMIT :limit
+LIMIT {limit}
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
@@ -66,30 +66,51 @@ AREA_CONDITIONS = {
 }
 
 
+# The box (Web Mercator, widened by 2 km) of the area's outlines when results are limited to it: it bounds the
+# KNN walk, which would otherwise go on across the whole country when the area holds fewer than `limit`
+# matches (a rare type in a département). Sites lie inside their commune (checked on every save and import).
+AREA_BOXES = {
+    "commune": "SELECT ST_Extent(geom) FROM commune WHERE code = :area_code OR parent_code = :area_code",
+    "postcode": "SELECT ST_Extent(geom) FROM commune WHERE :area_code = ANY(postcodes)",
+    "departement": "SELECT ST_Extent(geom) FROM departement WHERE code = :area_code",
+    "region": "SELECT ST_Extent(geom) FROM region WHERE code = :area_code",
+}
+AREA_BOUND = """
+      AND site.geom_3857 && coalesce(ST_Expand(ST_Transform(ST_SetSRID(({box})::geometry, 4326), 3857), 2000),
+                                     ST_MakeEnvelope(-20037508.34, -20048966.1, 20037508.34, 20048966.1, 3857))"""
+
+
 def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
-    """The nearest-solutions statement and its binds, but for :lon and :lat (the origin)."""
+    """The nearest-solutions statement and its binds, but for :lon and :lat (the origin). The limit is part of
+    the text (one prepared statement per page size) so that the planner's estimates stay those of a few rows."""
     filters, binds = solution_filter_sql(query.filters)
     where = [filters, "site.status = 'published'"]
     if query.radius_km is not None:
         where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
         binds["radius_m"] = query.radius_km * 1000
+    knn_bound = ""
     if query.in_area:
         where.append(AREA_CONDITIONS[query.origin.kind])
         binds["area_code"] = query.origin.code
+        knn_bound = AREA_BOUND.format(box=AREA_BOXES[query.origin.kind])
     if query.after is not None:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
     # The KNN step reads the commune only when the area needs it.
     knn_join = "JOIN commune c ON c.code = site.commune_code" if query.in_area else ""
-    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, origin=ORIGIN,
-                                     offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE),
-            {"limit": query.limit, **binds})
+    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, knn_bound=knn_bound,
+                                     origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
+                                     limit=int(query.limit)),
+            binds)
 
 
 def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> list[dict]:
     """The query's nearest solutions from `origin` (the query's own point, or where its area starts)."""
     sql, binds = nearest_sql(query)
-    return fetch_prepared(conn, sql, {"lon": origin.lon, "lat": origin.lat, **binds})
+    # Without filters the best plan is the same for every origin: planned once. A filter's selectivity (a
+    # rare type) changes it.
+    return fetch_prepared(conn, sql, {"lon": origin.lon, "lat": origin.lat, **binds},
+                          generic_plan=query.filters == SolutionFilters())
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def live_server(database_url):
     app = create_app({"database": {"url": database_url}, "page": PAGE_SETTINGS})
     with serving(app) as url:
         yield url
-    app.extensions["mapservice.engine"].dispose()
+    app.extensions["mapservice.databases"].dispose()
 
 
 # Chromium, launched from the session's one Playwright driver (conftest.playwright_driver): Playwright's sync

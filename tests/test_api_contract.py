@@ -149,4 +149,4 @@ def test_cors_only_for_configured_origins(client, database_url):
             other = allowed.get("/api/v1/places?q=lyon", headers={"Origin": "https://evil.example"})
             assert "Access-Control-Allow-Origin" not in other.headers
     finally:
-        app.extensions["mapservice.engine"].dispose()
+        app.extensions["mapservice.databases"].dispose()

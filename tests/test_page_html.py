@@ -79,10 +79,10 @@ def test_the_national_help_line_and_chat_come_from_the_settings(database_url):
                       "page": {"help_line_phone": "0 800 12 34 56", "help_chat_url": "https://aide.example.invalid/chat"}})
     html = app.test_client().get("/").get_data(as_text=True)
     assert 'href="tel:0800123456"' in html and "https://aide.example.invalid/chat" in html
-    app.extensions["mapservice.engine"].dispose()
+    app.extensions["mapservice.databases"].dispose()
     without = create_app({"database": {"url": database_url}})
     assert "tel:" not in without.test_client().get("/").get_data(as_text=True)
-    without.extensions["mapservice.engine"].dispose()
+    without.extensions["mapservice.databases"].dispose()
 
 
 def test_the_about_page_says_what_is_loaded_and_links_to_the_api(client):

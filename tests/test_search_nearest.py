@@ -154,6 +154,22 @@ def test_from_a_departement_or_region_results_stay_inside_by_default(client, eng
     assert everywhere["origin"]["in_area"] is False
 
 
+@pytest.mark.parametrize("query, inside_area", [
+    ("departement=35&type=places_lycee", lambda r: r["departement_code"] == "35"),  # up to its borders
+    ("region=94&type=places_lycee,mission_locale", lambda r: r["region_code"] == "94"),
+    ("departement=35&type=epide,e2c", lambda r: r["departement_code"] == "35"),
+    ("commune=69123&in_area=true&type=e2c,mission_locale", lambda r: "69123" in (r["commune_code"], r["parent_code"])),
+    ("postcode=75006&in_area=true&type=accueil_orientation", lambda r: "75006" in r["postcodes"]),
+])
+def test_an_area_holding_fewer_matches_than_asked_gives_all_of_them_and_nothing_else(client, catalogue, query,
+                                                                                     inside_area):
+    types = query.split("type=")[1].split(",")
+    body = get(client, f"/api/v1/solutions/nearest?{query}&limit=100")
+    inside = [r for r in catalogue if inside_area(r) and r["type"] in types]
+    assert len(inside) < 100
+    assert_same_ranking(body["features"], ranked(inside, body["origin"]["lon"], body["origin"]["lat"]))
+
+
 def test_next_links_walk_the_ranking_without_gaps_or_repeats(client, catalogue):
     lon, lat = 2.3522, 48.8566
     expected = ranked(catalogue, lon, lat)[:45]

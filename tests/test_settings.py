@@ -47,4 +47,4 @@ def test_in_production_a_missing_secret_key_stops_the_start(monkeypatch, tmp_pat
     monkeypatch.setenv("MAPSERVICE_SECRET_KEY", "x" * 64)
     app = create_app({"database": {"url": database_url, "data_dir": tmp_path}})
     assert app.config["SECRET_KEY"] == "x" * 64
-    app.extensions["mapservice.engine"].dispose()
+    app.extensions["mapservice.databases"].dispose()

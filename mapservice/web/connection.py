@@ -2,7 +2,7 @@
 
 A request holds at most one connection, opened on first use:
 - `read_db()`: for public reads, outside any transaction (autocommit: no BEGIN/ROLLBACK round trips), on the
-  read replica when one is configured (DATABASE_REPLICA_URL) and answers, else on the primary;
+  read replica when one is configured (DATABASE_REPLICA_URL) and answers, else on the primary's pool of reads;
 - `write_db()`: the request's transaction, on the primary. It is committed when the request ends with a status
   below 400 and rolled back otherwise (an error, a refusal, a conflict), so a request writes all or nothing.
   Once a request writes, its reads go through the same transaction and see its own writes; and for
@@ -35,32 +35,19 @@ def _recently_wrote() -> bool:
 
 def read_db() -> Connection:
     if "db" not in g:
-        dbs = databases()
-        if dbs.replica is not None and not _recently_wrote():
-            g.db = dbs.connect_for_reads()
-        else:
-            g.db = dbs.primary.connect()
-        g.db.execution_options(isolation_level="AUTOCOMMIT")
+        g.db = databases().connect_for_reads(from_primary=_recently_wrote())
         g.db_writing = False
-        g.db_read_only = True
     return g.db
 
 
 def write_db() -> Connection:
-    if "db" not in g or databases().is_replica(g.db):
+    dbs = databases()
+    if "db" not in g or dbs.is_read_only(g.db):
         if "db" in g:
             g.pop("db").close()
-        g.db = databases().primary.connect()
-        g.db_read_only = False
-        g.db_writing = False
-    conn = g.db
-    if not g.db_writing:
-        if g.db_read_only:
-            conn.rollback()  # ends the autocommit connection's (empty) logical transaction
-            conn.execution_options(isolation_level=conn.default_isolation_level)
-            g.db_read_only = False
-        g.db_writing = True
-    return conn
+        g.db = dbs.primary.connect()
+    g.db_writing = True
+    return g.db
 
 
 def end_unit_of_work(response: Response) -> Response:

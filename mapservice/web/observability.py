@@ -72,7 +72,7 @@ class LiveFigures:
         pools = GaugeMetricFamily("mapservice_db_pool_connections", "Connections of the pool, by state",
                                   labels=["pid", "database", "state"])
         dbs = self.app.extensions["mapservice.databases"]
-        for name, engine in (("primary", dbs.primary), ("replica", dbs.replica)):
+        for name, engine in (("primary", dbs.primary), ("reads", dbs.reads), ("replica", dbs.replica)):
             if engine is None:
                 continue
             pool = engine.pool
