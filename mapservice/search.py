@@ -19,25 +19,17 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
                                            "'departement_code', c.departement_code, 'academie_code', c.academie_code)")
 
 # Two steps:
-#  1. a planar KNN (<->) on the sites' Web Mercator positions finds the `limit` nearest sites offering a
-#     matching solution: cheap, and conformal, so they are (nearly) the nearest by true distance too;
-#  2. every matching solution within 1 % more than the farthest of those sites' true distances is ranked on
-#     the WGS84 spheroid (GiST index of solution.position).
+#  1. a KNN walk (<->) of a GiST index finds `limit` matching solutions near the origin: cheap, and nearly the
+#     nearest by true distance (see KNN_STEPS);
+#  2. every matching solution within 1 % more than the farthest of those solutions' true distances is ranked
+#     on the WGS84 spheroid (GiST index of solution.position).
 # Step 1 only bounds the search: at least `limit` matching solutions lie within that distance, so step 2
 # returns exactly the `limit` nearest by true distance, ties broken by id. {where} holds the filters, the
 # visibility, the optional radius, area and page cursor, and is the same in both steps.
 NEAREST_SOLUTIONS = """
-WITH knn AS (
-    SELECT site.geom FROM site
-    WHERE site.status = 'published'{knn_bound}
-      AND EXISTS (SELECT 1 FROM solution s {knn_join} WHERE s.site_id = site.id AND {where})
-    -- a constant on the right of <-> lets PostgreSQL walk the GiST index in distance order
-    -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
-    ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
-        CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
-    LIMIT {limit}
+WITH knn AS ({knn}
 ), reach AS (
-    SELECT max(ST_Distance(knn.geom::geography, {origin})) * 1.01 + 1 AS metres FROM knn
+    SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
 SELECT {offer}, s.is_example,
        site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
@@ -56,6 +48,27 @@ ORDER BY distance_m, s.id
 LIMIT {limit}
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+
+# Step 1, two ways. Everywhere: the solutions' own index in distance order, each checked against the filters
+# as it comes (a rare type costs a longer walk, not a probe per site). Inside an area: the sites' Web Mercator
+# index walked inside the area's box, so that an area holding fewer than `limit` matches ends the walk at
+# its border. A constant on the right of <-> lets PostgreSQL walk the index in distance order.
+KNN_STEPS = {
+    "everywhere": """
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id
+    WHERE {where}
+    ORDER BY s.position <-> {origin}
+    LIMIT {limit}""",
+    "area": """
+    SELECT site.geom::geography AS position FROM site
+    WHERE site.status = 'published'{area_bound}
+      AND EXISTS (SELECT 1 FROM solution s JOIN commune c ON c.code = site.commune_code
+                  WHERE s.site_id = site.id AND {where})
+    -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
+    ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
+        CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
+    LIMIT {limit}""",
+}
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
 AREA_CONDITIONS = {
@@ -88,20 +101,17 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     if query.radius_km is not None:
         where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
         binds["radius_m"] = query.radius_km * 1000
-    knn_bound = ""
+    knn = KNN_STEPS["everywhere"]
     if query.in_area:
         where.append(AREA_CONDITIONS[query.origin.kind])
         binds["area_code"] = query.origin.code
-        knn_bound = AREA_BOUND.format(box=AREA_BOXES[query.origin.kind])
+        knn = KNN_STEPS["area"].replace("{area_bound}", AREA_BOUND.format(box=AREA_BOXES[query.origin.kind]))
     if query.after is not None:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
-    # The KNN step reads the commune only when the area needs it.
-    knn_join = "JOIN commune c ON c.code = site.commune_code" if query.in_area else ""
-    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), knn_join=knn_join, knn_bound=knn_bound,
-                                     origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
-                                     limit=int(query.limit)),
-            binds)
+    return (NEAREST_SOLUTIONS.replace("{knn}", knn).format(
+        where=" AND ".join(where), origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
+        limit=int(query.limit)), binds)
 
 
 def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> list[dict]:
