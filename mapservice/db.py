@@ -227,7 +227,7 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool =
     Hot read paths are planned in ~1.5 ms each time when sent as text. A prepared statement skips parsing; with
     `generic_plan` it is also planned only once: for statements whose best plan does not depend on the values
     (PostgreSQL's own choice keeps re-planning when a generic plan's estimate looks worse, even where it is
-    not). The plan mode is set in the same round trip as the EXECUTE, so other statements keep the default."""
+    not). The plan mode is set for that statement alone, in the same round trip."""
     if not conn.get_execution_options().get("mapservice_prepared", True):
         return [dict(r) for r in conn.execute(text(sql), binds).mappings()]
     statement, names, positional = _prepared_form(sql)
@@ -237,8 +237,10 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool =
         if statement not in prepared:
             cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
             prepared.add(statement)
-        mode = "force_generic_plan" if generic_plan else "auto"
-        arguments = f"({', '.join(['%s'] * len(names))})" if names else ""
-        cursor.execute(f"SET plan_cache_mode = {mode}; EXECUTE {statement}{arguments}", [binds[n] for n in names])
+        execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"
+        if generic_plan:
+            # In the same round trip; LOCAL: it ends with the statement's (implicit) transaction.
+            execute = "SET LOCAL plan_cache_mode = force_generic_plan; " + execute
+        cursor.execute(execute, [binds[n] for n in names])
         columns = [d.name for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]

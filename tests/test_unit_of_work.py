@@ -3,6 +3,7 @@ kept when it fails or refuses; public reads run outside any transaction."""
 import pytest
 from sqlalchemy import text
 
+from mapservice.db import fetch_prepared
 from mapservice.errors import InvalidParameter
 from mapservice.web.connection import read_db, write_db
 
@@ -48,3 +49,11 @@ def test_a_failed_or_refused_request_leaves_nothing(writing_app, fresh_engine, o
 
 def test_public_reads_are_outside_any_transaction(writing_app):
     assert writing_app.test_client().get("/test/read").get_json()["autocommit"] is True
+
+
+def test_a_statement_planned_once_leaves_the_session_planning_as_usual(engine):
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        rows = fetch_prepared(conn, "SELECT current_setting('plan_cache_mode') AS mode", {}, generic_plan=True)
+        assert rows == [{"mode": "force_generic_plan"}]
+        assert conn.scalar(text("SHOW plan_cache_mode")) == "auto"
