@@ -62,9 +62,11 @@ def databases(settings: Settings) -> Databases:
     primary = make_engine(url, resolve=resolve, **options)
     # Reads have a pool of their own, in autocommit from the start, rather than switching a connection of
     # the primary's pool to autocommit and back on every checkout.
-    reads = make_engine(url, resolve=resolve, isolation_level="AUTOCOMMIT", **options)
-    replica = (make_engine(database.replica_url, isolation_level="AUTOCOMMIT", **options)
-               if database.replica_url else None)
+    # Nothing to roll back on an autocommit connection given back to the pool (and one the server closed
+    # meanwhile would fail that rollback): no reset on return.
+    reads_options = {**options, "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+    reads = make_engine(url, resolve=resolve, **reads_options)
+    replica = make_engine(database.replica_url, **reads_options) if database.replica_url else None
     return Databases(primary, reads, replica, database.replica_retry_s)
 
 
@@ -93,8 +95,14 @@ def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_sta
     return engine
 
 
+def closed_by_server(dbapi_connection) -> bool:
+    """Whether an idle connection was ended by the server: known closed, or its socket readable (the server's
+    last message, or the end of the stream)."""
+    return bool(dbapi_connection.closed) or bool(select.select([dbapi_connection], [], [], 0)[0])
+
+
 def _discard_if_closed_by_server(dbapi_connection, connection_record, connection_proxy) -> None:
-    if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+    if closed_by_server(dbapi_connection):
         # The pool closes this connection and tries a new one (SQLAlchemy's pessimistic disconnect handling).
         raise DisconnectionError("the server closed this pooled connection")
 

@@ -19,7 +19,7 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ..db import Databases
+from ..db import Databases, closed_by_server
 
 PRIMARY_UNTIL = "mapservice_primary_until"
 
@@ -71,6 +71,9 @@ def close_db(_exc=None) -> None:
     if conn is None:
         return
     try:
+        if not conn.invalidated and closed_by_server(conn.connection.dbapi_connection):
+            # The server went away after the request's last statement: the pool's reset would fail on it.
+            conn.invalidate()
         if conn.in_transaction():
             conn.rollback()
         conn.close()
