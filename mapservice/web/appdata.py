@@ -88,10 +88,7 @@ def catalogue_changes():
     return response
 
 
-def _page_json(entries: list[dict], following: str, more: bool, links: list[dict]) -> str:
-    """The page as JSON, with each feature's JSON text (written by PostgreSQL) put in as it is."""
-    def entry(e: dict) -> str:
-        head = json.dumps({k: v for k, v in e.items() if k != "feature"}, ensure_ascii=False)
-        return head if "feature" not in e else head[:-1] + ',"feature":' + e["feature"] + "}"
-    return ('{"changes":[' + ",".join(entry(e) for e in entries) + '],"next":' + json.dumps(following)
-            + ',"more":' + json.dumps(more) + ',"links":' + json.dumps(links, ensure_ascii=False) + "}")
+def _page_json(entries: str, following: str, more: bool, links: list[dict]) -> str:
+    """The page as JSON, with the entries' JSON text (written by PostgreSQL) put in as it is."""
+    return ('{"changes":[' + entries + '],"next":' + json.dumps(following) + ',"more":' + json.dumps(more)
+            + ',"links":' + json.dumps(links, ensure_ascii=False) + "}")
