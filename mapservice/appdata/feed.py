@@ -31,14 +31,19 @@ from sqlalchemy.engine import Connection
 
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
-from .bundles import SITES, SOLUTIONS
+from .bundles import SITES_BY_ID, SOLUTIONS_BY_ID
 
-# The followed area's box in EPSG:3857 (where the change log keeps positions); no row: the whole catalogue.
+# The followed area's box in EPSG:3857 (where the change log keeps positions), as its bounds: the image of a
+# longitude/latitude rectangle is a rectangle there, so a position touches the box when it lies within them (a
+# comparison the planner costs as cheap as it is, unlike ST_Intersects). No row: the whole catalogue.
+BOX = "SELECT ST_XMin(b) AS west, ST_YMin(b) AS south, ST_XMax(b) AS east, ST_YMax(b) AS north FROM ({envelope}) a(b)"
 AREA_BOX = {
-    None: "SELECT NULL::geometry AS geom WHERE false",
-    "departement": "SELECT ST_Transform(ST_Envelope(geom), 3857) AS geom FROM departement WHERE code = :code",
-    "region": "SELECT ST_Transform(ST_Envelope(geom), 3857) AS geom FROM region WHERE code = :code",
-    "bbox": "SELECT ST_Transform(ST_MakeEnvelope(:west, :south, :east, :north, 4326), 3857) AS geom",
+    None: "SELECT NULL::float8 AS west, NULL::float8 AS south, NULL::float8 AS east, NULL::float8 AS north "
+          "WHERE false",
+    "departement": BOX.format(envelope="SELECT ST_Transform(ST_Envelope(geom), 3857) FROM departement "
+                                       "WHERE code = :code"),
+    "region": BOX.format(envelope="SELECT ST_Transform(ST_Envelope(geom), 3857) FROM region WHERE code = :code"),
+    "bbox": BOX.format(envelope="SELECT ST_Transform(ST_MakeEnvelope(:west, :south, :east, :north, 4326), 3857)"),
 }
 
 # Whether an entity lies in the followed area now (its site `site`, the site's commune `c`).
@@ -48,6 +53,9 @@ IN_AREA = {
     "region": "c.region_code = :code",
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
+
+# The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
+WANTED = "{alias}.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id)) AND ({in_area})"
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -60,7 +68,7 @@ log AS MATERIALIZED (
            coalesce(cardinality(c.site_ids), 0) AS sites, coalesce(cardinality(c.solution_ids), 0) AS solutions,
            (c.xs IS NULL OR NOT EXISTS (SELECT FROM box) OR EXISTS (
                 SELECT FROM box, unnest(c.xs, c.ys) AS p(x, y)
-                WHERE ST_Intersects(box.geom, ST_SetSRID(ST_MakePoint(p.x, p.y), 3857)))) AS touches
+                WHERE p.x BETWEEN box.west AND box.east AND p.y BETWEEN box.south AND box.north)) AS touches
     FROM catalogue_change c
     WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
       AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
@@ -110,15 +118,21 @@ named AS (
 ),
 -- Each entity once, where it first comes; touched: whether any of its changes met the followed box.
 entities AS MATERIALIZED (
-    SELECT DISTINCT ON (kind, id) kind, id, n, after, bool_or(touches) OVER (PARTITION BY kind, id) AS touched
-    FROM named ORDER BY kind, id, n, after
+    SELECT kind, id, min(ARRAY[n, after]) AS place, bool_or(touches) AS touched FROM named GROUP BY kind, id
+),
+-- The public features among them, in the area, as the bundle writes them (the same SQL), read by id in order.
+solution_features AS (
+    {solution_features}
+),
+site_features AS (
+    {site_features}
 ),
 -- Each entity's entry: the feature when it is public and in the area, else a tombstone saying why not (only
 -- for an entity in the area, or one whose change touched the area's box: it may have moved out of it).
 written AS (
-    SELECT e.n, e.after, CASE e.kind
+    SELECT e.place, CASE e.kind
         WHEN 'solution' THEN coalesce(
-            '{{"type":"solution","id":' || e.id || ',"action":"upsert","feature":' || ({solution_feature}) || '}}',
+            '{{"type":"solution","id":' || e.id || ',"action":"upsert","feature":' || sf.feature || '}}',
             (SELECT '{{"type":"solution","id":' || e.id || ',"action":"remove","reason":"' || CASE
                         WHEN st.status IS NULL THEN 'deleted' WHEN NOT st.inside THEN 'outside_area'
                         WHEN 'archived' IN (st.status, st.site_status) THEN 'archived' ELSE 'unpublished' END
@@ -129,7 +143,7 @@ written AS (
                    LEFT JOIN site ON site.id = s.site_id LEFT JOIN commune c ON c.code = site.commune_code) st
              WHERE st.inside OR e.touched))
         ELSE coalesce(
-            '{{"type":"site","id":' || e.id || ',"action":"upsert","feature":' || ({site_feature}) || '}}',
+            '{{"type":"site","id":' || e.id || ',"action":"upsert","feature":' || tf.feature || '}}',
             (SELECT '{{"type":"site","id":' || e.id || ',"action":"remove","reason":"' || CASE
                         WHEN st.status IS NULL THEN 'deleted' WHEN NOT st.inside THEN 'outside_area'
                         WHEN st.status = 'archived' THEN 'archived' ELSE 'unpublished' END
@@ -140,14 +154,23 @@ written AS (
              WHERE st.inside OR e.touched))
         END AS entry
     FROM entities e
+    LEFT JOIN solution_features sf ON e.kind = 'solution' AND sf.id = e.id
+    LEFT JOIN site_features tf ON e.kind = 'site' AND tf.id = e.id
 )
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
        (SELECT pruned_through::text::bigint FROM catalogue_change_horizon) AS pruned_through,
        EXISTS (SELECT FROM reached WHERE everything) AS reload,
        (SELECT count(*) FROM logged) AS logged,
        (SELECT ARRAY[txid, change_id, position] FROM logged ORDER BY n DESC LIMIT 1) AS last,
-       (SELECT string_agg(entry, ',' ORDER BY n, after) FROM written) AS entries
+       (SELECT string_agg(entry, ',' ORDER BY place) FROM written) AS entries
 """
+
+# The page's statement for the whole catalogue and for each kind of followed area.
+PAGES = {area: text(PAGE.format(
+    box=AREA_BOX[area], in_area=in_area,
+    solution_features=SOLUTIONS_BY_ID.format(area=WANTED.format(kind="solution", alias="s", in_area=in_area)),
+    site_features=SITES_BY_ID.format(area=WANTED.format(kind="site", alias="site", in_area=in_area))))
+    for area, in_area in IN_AREA.items()}
 
 
 @dataclass(frozen=True)
@@ -162,12 +185,9 @@ class FeedPage:
 
 def changes(conn: Connection, query: ChangeQuery) -> FeedPage:
     area = "bbox" if query.bbox else (query.area.kind if query.area else None)
-    page = conn.execute(text(PAGE.format(
-        box=AREA_BOX[area], in_area=IN_AREA[area],
-        solution_feature=SOLUTIONS.format(area=f"s.id = e.id AND ({IN_AREA[area]})"),
-        site_feature=SITES.format(area=f"site.id = e.id AND ({IN_AREA[area]})"))), {
-            "txid": query.since.txid, "change_id": query.since.change_id, "position": query.since.position,
-            "limit": query.limit, **_area_binds(query)}).one()
+    page = conn.execute(PAGES[area], {
+        "txid": query.since.txid, "change_id": query.since.change_id, "position": query.since.position,
+        "limit": query.limit, **_area_binds(query)}).one()
     if query.since.txid <= page.pruned_through:
         raise Gone("Ce curseur est plus ancien que l'historique des changements conservé (une semaine) : "
                    "téléchargez à nouveau le paquet de la zone (/api/v1/bundles), puis suivez les changements "
