@@ -8,8 +8,10 @@ Bundles: the build (PostgreSQL writes each feature's JSON, streamed by COPY thro
 REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (solutions, sites, communes)
 fetched by a plain client, i.e. the floor of any builder that reads the rows.
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
-site), through the app in process (Flask test client), repeated; peers: the core function alone, and the raw SQL
-(the log's rows of the first 1,000 entries, then the same solutions' and sites' features read by id).
+site), through the app in process (Flask test client), plain and gzipped, timed in turn with its peers round after
+round; peers: the core function alone, and the raw SQL of a client that makes the same page in round trips (the
+log's rows of the first 1,000 entries, the sites' solutions, then the features of those solutions and sites read by
+id).
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
 of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
 extrapolated — what seeding a CDN through the live endpoint would cost.
@@ -73,26 +75,32 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
     app = create_app({"database": {"url": url}})
     client = app.test_client()
     since = changelog.token(cursor)
-    first = client.get(f"/api/v1/changes?since={since}&limit=1000").get_json()
-    entries = len(first["changes"])
-    http = harness.time_each((lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"))
-                             for _ in range(repeats))
+    first = client.get(f"/api/v1/changes?since={since}&limit=1000")
+    first_body, entries = first.data, len(first.get_json()["changes"])
+    gzipped = client.get(f"/api/v1/changes?since={since}&limit=1000", headers={"Accept-Encoding": "gzip"})
     with engine.connect() as conn:
-        core = harness.time_each((lambda: feed.changes(conn, query)) for _ in range(repeats))
-
         def raw_sql():
             rows = conn.execute(text("""
                 SELECT site_ids, solution_ids FROM catalogue_change
                 WHERE txid >= CAST(CAST(:t AS text) AS xid8) ORDER BY txid, id LIMIT 500"""), {"t": cursor.txid}).all()
+            site_ids = [i for r in rows for i in r.site_ids]
+            others = conn.execute(text("SELECT id FROM solution WHERE site_id = ANY(CAST(:ids AS bigint[]))"),
+                                  {"ids": site_ids}).scalars().all()
             conn.execute(text(bundles.SOLUTIONS.format(area="s.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": [i for r in rows for i in r.solution_ids]}).all()
+                         {"ids": sorted({i for r in rows for i in r.solution_ids} | set(others))}).all()
             conn.execute(text(bundles.SITES.format(area="site.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": [i for r in rows for i in r.site_ids]}).all()
-        raw = harness.time_each(raw_sql for _ in range(repeats))
-    print(f"feed page: {entries} entries from {saves} saves")
-    harness.print_percentiles({"HTTP (in process)": harness.percentiles(http),
-                               "core function": harness.percentiles(core),
-                               "raw SQL (entries + features)": harness.percentiles(raw)})
+                         {"ids": sorted(set(site_ids))}).all()
+
+        samples = harness.time_interleaved({
+            "HTTP (in process)": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"),
+            "HTTP, Accept-Encoding: gzip": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000",
+                                                              headers={"Accept-Encoding": "gzip"}),
+            "core function": lambda: feed.changes(conn, query),
+            "raw SQL (log, sites' solutions, features)": raw_sql,
+        }, repeats)
+    print(f"feed page: {entries} entries from {saves} saves, {len(first_body) / 1e6:.2f} MB, "
+          f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')})")
+    harness.print_percentiles({name: harness.percentiles(ms) for name, ms in samples.items()})
 
 
 def bench_archive(engine, url: str, maxzoom: int, sample: int) -> None:
@@ -140,6 +148,7 @@ def main() -> None:
         bench_bundles(engine, areas)
     if not args.no_feed:
         bench_feed(engine, url)
+        print(open("/proc/loadavg").read().split()[:3], "load average after")
     if not args.no_archive:
         bench_archive(engine, url, args.maxzoom, args.sample)
     engine.dispose()

@@ -60,6 +60,19 @@ def time_each(calls: Iterable[Callable[[], object]], warmup: int = 20) -> list[f
     return samples
 
 
+def time_interleaved(calls: dict[str, Callable[[], object]], repeats: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Milliseconds per call of each named call, run in turn round after round: on a machine shared with other
+    work, every peer meets the same load (timing one after the other lets a busy minute fall on one of them)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for i in range(warmup + repeats):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            if i >= warmup:
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 @contextlib.contextmanager
 def gunicorn(database_url: str, workers: int = 2, threads: int = 1,
              app: str = "mapservice:create_app()") -> Iterator[str]:

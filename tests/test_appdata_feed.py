@@ -199,6 +199,40 @@ def test_the_app_keeps_rhone_with_its_bundle_and_the_feed_of_its_area(feed_app):
     assert ("site", rhone_site) not in followed and ("site", ain_site) in followed
 
 
+def test_an_app_keeping_a_box_gets_exactly_the_box_s_catalogue(feed_app):
+    """Around Lyon (a box, not a département): sites move in and out of it while everything else changes too."""
+    app, client, engine = feed_app
+    box = {"bbox": "4.6,45.5,5.1,45.9"}
+    inside = "site.geom && ST_MakeEnvelope(4.6, 45.5, 5.1, 45.9, 4326)"
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        cursor = changelog.token(FeedCursor(changelog.position(conn), 0, 0))
+        copy = catalogue(conn, inside)
+    with engine.begin() as conn:
+        lyon_site = conn.execute(text(f"""
+            SELECT site.id FROM site JOIN solution s ON s.site_id = site.id
+            WHERE {inside} AND site.status = 'published' AND s.status = 'published'
+            ORDER BY site.id LIMIT 1""")).scalar()
+        conn.execute(text("UPDATE site SET commune_code = '01053', geom = (SELECT town_hall FROM commune "
+                          "WHERE code = '01053') WHERE id = :i"), {"i": lyon_site})
+        random_edits(conn, random.Random(8), 10)
+    followed, _, _ = follow(client, copy, cursor, 4, until=barrier(engine), **box)
+    with engine.connect() as conn:
+        assert followed == catalogue(conn, inside)
+    assert ("site", lyon_site) not in followed
+
+
+def test_a_gzipped_page_is_the_same_page(feed_app):
+    app, client, engine = feed_app
+    _, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        random_edits(conn, random.Random(9), 5)
+    entries(client, cursor, barrier(engine))  # the edits are in the feed
+    plain = client.get("/api/v1/changes", query_string={"since": cursor})
+    gzipped = client.get("/api/v1/changes", query_string={"since": cursor}, headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in gzipped.headers["Vary"]
+    assert json.loads(gzip.decompress(gzipped.data)) == plain.get_json() and plain.get_json()["changes"]
+
+
 def test_an_area_s_feed_says_when_a_site_left_it(feed_app):
     app, client, engine = feed_app
     _, cursor = copy_with_cursor(engine)

@@ -93,15 +93,17 @@ def _label(column: str, labels: dict[str, str]) -> str:
                                          labels.items()) + " END"
 
 
-def _features(properties: list[tuple[str, str]], source: str, order: str) -> str:
+def _features(properties: list[tuple[str, str]], source: str, order: str, keyed: bool = False) -> str:
     """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
-    `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
-    after the rows are sorted); coordinates at full precision. The result still takes `.format(area=...)`."""
+    `order`, with `properties` (name, expression) in that order; `keyed`: each with its id first. PostgreSQL
+    writes the JSON (row_to_json, in C, after the rows are sorted); coordinates at full precision. The result
+    still takes `.format(area=...)`."""
     columns = ", ".join(f'{expression} AS "{name}"' for name, expression in properties)
     picked = ", ".join(f'r."{name}"' for name, _ in properties)
+    key = "r.id, " if keyed else ""
     return f"""
-SELECT '{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
-       || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}'
+SELECT {key}'{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
+       || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}' AS feature
 FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source} ORDER BY {order}) r,
      LATERAL (SELECT {picked}) p
 """
@@ -130,9 +132,11 @@ SOLUTION_PROPERTIES = [
     ("school_hours_per_week", "s.school_hours_per_week"), ("eligibility", "s.eligibility"),
     ("how_to_apply", "s.how_to_apply"),
 ]
-SOLUTIONS = _features(SOLUTION_PROPERTIES, """
+SOLUTION_SOURCE = """
     FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
-    WHERE s.status = 'published' AND site.status = 'published' AND {area}""", "s.id")
+    WHERE s.status = 'published' AND site.status = 'published' AND {area}"""
+SOLUTIONS = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id")
+SOLUTIONS_BY_ID = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id", keyed=True)  # the change feed's
 
 SITE_PROPERTIES = [
     ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"), ("kind_label", _label("site.kind", SITE_KINDS)),
@@ -143,11 +147,13 @@ SITE_PROPERTIES = [
     ("position_precision", "site.position_precision"), ("last_checked_at", _utc_iso("site.last_checked_at")),
     ("is_example", "site.is_example"), ("solution_ids", "offered.ids"),
 ]
-SITES = _features(SITE_PROPERTIES, """
+SITE_SOURCE = """
     FROM site JOIN commune c ON c.code = site.commune_code
     JOIN LATERAL (SELECT array_agg(s.id ORDER BY s.type, s.title, s.id) AS ids FROM solution s
                   WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
-    WHERE site.status = 'published' AND {area}""", "site.id")
+    WHERE site.status = 'published' AND {area}"""
+SITES = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id")
+SITES_BY_ID = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id", keyed=True)
 
 # The search index: the area's communes with their town hall (where a search from them starts), their
 # postcodes and their normalised name (the service's search_normalise, for matching offline as online).

@@ -17,10 +17,13 @@ position, their site's status, come from it).
 
 An app that keeps one area (a département, a région, a box) gets the entries of entities in that area and a
 tombstone for every changed entity now outside it whose change touched the area's box (one that moved out of
-the area; a tombstone for an entity the app never had is simply ignored)."""
+the area; a tombstone for an entity the app never had is simply ignored).
+
+A page is one statement: PostgreSQL reads the log, the entities' features and states in one snapshot and writes
+the page's entries as JSON text, which the web layer passes on as it is (no round trip per step, no list of ids
+sent back and forth, nothing parsed and written again in Python)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -28,139 +31,180 @@ from sqlalchemy.engine import Connection
 
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
-from .bundles import SITES, SOLUTIONS
-from .changelog import HORIZON
+from .bundles import SITES_BY_ID, SOLUTIONS_BY_ID
 
-# The log's rows from the cursor's on, in order, with the size of their lists of ids (NULL: a statement that
-# changed everything, TRUNCATE) and whether their positions (before and after, EPSG:3857) meet the followed box.
-# Every row names at least one entity, so `limit` + 1 rows are enough for `limit` entries (the first may have
-# nothing left after the cursor).
-CHANGE_ROWS = text("""
-SELECT c.txid::text::bigint AS txid, c.id AS change_id, c.site_ids IS NULL AS everything,
-       coalesce(cardinality(c.site_ids), 0) AS sites, coalesce(cardinality(c.solution_ids), 0) AS solutions,
-       (CAST(:box AS geometry) IS NULL OR c.xs IS NULL OR EXISTS (
-            SELECT 1 FROM unnest(c.xs, c.ys) AS p(x, y)
-            WHERE ST_Intersects(CAST(:box AS geometry), ST_SetSRID(ST_MakePoint(p.x, p.y), 3857)))) AS touches
-FROM catalogue_change c
-WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
-  AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
-ORDER BY c.txid, c.id
-LIMIT :limit
-""")
-# Only the slices of the rows' lists a page needs: an import's row may name hundreds of thousands of sites.
-ROW_SLICES = text("""
-SELECT c.id, c.site_ids[w.sites_from:w.sites_to] AS site_ids, c.solution_ids[w.solutions_from:w.solutions_to]
-       AS solution_ids
-FROM jsonb_to_recordset(CAST(:wanted AS jsonb)) AS w(id bigint, sites_from int, sites_to int, solutions_from int,
-                                                       solutions_to int)
-JOIN catalogue_change c ON c.id = w.id
-""")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entity named by the log, at its place in the feed's order."""
-
-    cursor: FeedCursor
-    kind: str  # 'site', 'solution'
-    entity_id: int
-    touches: bool
-
-
-# The followed area's box in EPSG:3857 (where the change log keeps positions).
+# The followed area's box in EPSG:3857 (where the change log keeps positions), as its bounds: the image of a
+# longitude/latitude rectangle is a rectangle there, so a position touches the box when it lies within them (a
+# comparison the planner costs as cheap as it is, unlike ST_Intersects). No row: the whole catalogue.
+BOX = "SELECT ST_XMin(b) AS west, ST_YMin(b) AS south, ST_XMax(b) AS east, ST_YMax(b) AS north FROM ({envelope}) a(b)"
 AREA_BOX = {
-    "departement": "SELECT ST_Transform(ST_Envelope(geom), 3857) FROM departement WHERE code = :code",
-    "region": "SELECT ST_Transform(ST_Envelope(geom), 3857) FROM region WHERE code = :code",
+    None: "SELECT NULL::float8 AS west, NULL::float8 AS south, NULL::float8 AS east, NULL::float8 AS north "
+          "WHERE false",
+    "departement": BOX.format(envelope="SELECT ST_Transform(ST_Envelope(geom), 3857) FROM departement "
+                                       "WHERE code = :code"),
+    "region": BOX.format(envelope="SELECT ST_Transform(ST_Envelope(geom), 3857) FROM region WHERE code = :code"),
+    "bbox": BOX.format(envelope="SELECT ST_Transform(ST_MakeEnvelope(:west, :south, :east, :north, 4326), 3857)"),
 }
-BBOX_BOX = "SELECT ST_Transform(ST_MakeEnvelope(:west, :south, :east, :north, 4326), 3857)"
 
-# Where each entity stands now: its status and its site's, and whether it lies in the followed area.
+# Whether an entity lies in the followed area now (its site `site`, the site's commune `c`).
 IN_AREA = {
     None: "true",
     "departement": "c.departement_code = :code",
     "region": "c.region_code = :code",
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
-SOLUTION_STATES = """
-SELECT want.id, s.status, site.status AS site_status, s.id IS NOT NULL AND ({in_area}) AS in_area
-FROM unnest(CAST(:ids AS bigint[])) AS want(id)
-LEFT JOIN solution s ON s.id = want.id LEFT JOIN site ON site.id = s.site_id
-LEFT JOIN commune c ON c.code = site.commune_code
+
+# The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
+WANTED = "{alias}.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id)) AND ({in_area})"
+
+PAGE = """
+WITH box AS MATERIALIZED ({box}),
+-- The log's rows from the cursor's on, in order, with the size of their lists of ids (a NULL list: a statement
+-- that changed everything, TRUNCATE) and whether their positions (before and after) meet the followed box.
+-- Every row names at least one entity, so `limit` + 1 rows are enough for `limit` entries (the first may have
+-- nothing left after the cursor).
+log AS MATERIALIZED (
+    SELECT c.txid::text::bigint AS txid, c.id AS change_id, c.site_ids IS NULL AS everything,
+           coalesce(cardinality(c.site_ids), 0) AS sites, coalesce(cardinality(c.solution_ids), 0) AS solutions,
+           (c.xs IS NULL OR NOT EXISTS (SELECT FROM box) OR EXISTS (
+                SELECT FROM box, unnest(c.xs, c.ys) AS p(x, y)
+                WHERE p.x BETWEEN box.west AND box.east AND p.y BETWEEN box.south AND box.north)) AS touches
+    FROM catalogue_change c
+    WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+      AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
+    ORDER BY c.txid, c.id
+    LIMIT :limit + 1
+),
+-- Positions 1..sites of a row are its sites, then its solutions; in the cursor's row, those after it.
+placed AS (
+    SELECT l.*, f.first, greatest(l.sites + l.solutions - f.first + 1, 0) AS available
+    FROM log l, LATERAL (SELECT CASE WHEN (l.txid, l.change_id) = (:txid, :change_id)
+                                     THEN :position + 1 ELSE 1 END AS first) f
+),
+counted AS (
+    SELECT p.*, coalesce(sum(p.available) OVER earlier, 0) AS before,
+           coalesce(bool_or(p.everything) OVER earlier, false) AS after_everything
+    FROM placed p
+    WINDOW earlier AS (ORDER BY p.txid, p.change_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+),
+-- The rows the page reaches: while room is left, up to the first that changed everything (the next page starts
+-- with it, and gets 410).
+reached AS MATERIALIZED (SELECT * FROM counted WHERE before < :limit AND NOT after_everything),
+taken AS MATERIALIZED (
+    SELECT r.*, (r.first + least(r.available, :limit - r.before) - 1)::int AS last
+    FROM reached r WHERE NOT r.everything AND r.available > 0
+),
+-- The page's entities in the log's order, each with its cursor; only the slices of the rows' lists the page
+-- needs are read (an import's row may name hundreds of thousands of sites).
+logged AS MATERIALIZED (
+    SELECT t.txid, t.change_id, e.position, e.kind, e.id, t.touches,
+           row_number() OVER (ORDER BY t.txid, t.change_id, e.position) AS n
+    FROM taken t JOIN catalogue_change c ON c.id = t.change_id, LATERAL (
+        SELECT t.first - 1 + x.n AS position, 'site' AS kind, x.id
+        FROM unnest(c.site_ids[t.first : least(t.last, t.sites)]) WITH ORDINALITY AS x(id, n)
+        UNION ALL
+        SELECT t.sites + greatest(t.first - t.sites, 1) - 1 + x.n, 'solution', x.id
+        FROM unnest(c.solution_ids[greatest(t.first - t.sites, 1) : t.last - t.sites]) WITH ORDINALITY AS x(id, n)
+    ) e
+),
+-- A site's change is also its solutions' (their position and their site's status come from it): each site's
+-- solutions follow it.
+named AS (
+    SELECT kind, id, touches, n, 0::bigint AS after FROM logged
+    UNION ALL
+    SELECT 'solution', o.id, l.touches, l.n, o.id
+    FROM logged l, unnest(ARRAY(SELECT s.id FROM solution s WHERE s.site_id = l.id)) AS o(id)
+    WHERE l.kind = 'site'
+),
+-- Each entity once, where it first comes; touched: whether any of its changes met the followed box.
+entities AS MATERIALIZED (
+    SELECT kind, id, min(ARRAY[n, after]) AS place, bool_or(touches) AS touched FROM named GROUP BY kind, id
+),
+-- The public features among them, in the area, as the bundle writes them (the same SQL), read by id in order.
+solution_features AS (
+    {solution_features}
+),
+site_features AS (
+    {site_features}
+),
+-- Each entity's entry: the feature when it is public and in the area, else a tombstone saying why not (only
+-- for an entity in the area, or one whose change touched the area's box: it may have moved out of it).
+written AS (
+    SELECT e.place, CASE e.kind
+        WHEN 'solution' THEN coalesce(
+            '{{"type":"solution","id":' || e.id || ',"action":"upsert","feature":' || sf.feature || '}}',
+            (SELECT '{{"type":"solution","id":' || e.id || ',"action":"remove","reason":"' || CASE
+                        WHEN st.status IS NULL THEN 'deleted' WHEN NOT st.inside THEN 'outside_area'
+                        WHEN 'archived' IN (st.status, st.site_status) THEN 'archived' ELSE 'unpublished' END
+                    || '"}}'
+             FROM (SELECT s.status, site.status AS site_status,
+                          coalesce(s.id IS NOT NULL AND ({in_area}), false) AS inside
+                   FROM (SELECT e.id) want LEFT JOIN solution s ON s.id = want.id
+                   LEFT JOIN site ON site.id = s.site_id LEFT JOIN commune c ON c.code = site.commune_code) st
+             WHERE st.inside OR e.touched))
+        ELSE coalesce(
+            '{{"type":"site","id":' || e.id || ',"action":"upsert","feature":' || tf.feature || '}}',
+            (SELECT '{{"type":"site","id":' || e.id || ',"action":"remove","reason":"' || CASE
+                        WHEN st.status IS NULL THEN 'deleted' WHEN NOT st.inside THEN 'outside_area'
+                        WHEN st.status = 'archived' THEN 'archived' ELSE 'unpublished' END
+                    || '"}}'
+             FROM (SELECT site.status, coalesce(site.id IS NOT NULL AND ({in_area}), false) AS inside
+                   FROM (SELECT e.id) want LEFT JOIN site ON site.id = want.id
+                   LEFT JOIN commune c ON c.code = site.commune_code) st
+             WHERE st.inside OR e.touched))
+        END AS entry
+    FROM entities e
+    LEFT JOIN solution_features sf ON e.kind = 'solution' AND sf.id = e.id
+    LEFT JOIN site_features tf ON e.kind = 'site' AND tf.id = e.id
+)
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+       (SELECT pruned_through::text::bigint FROM catalogue_change_horizon) AS pruned_through,
+       EXISTS (SELECT FROM reached WHERE everything) AS reload,
+       (SELECT count(*) FROM logged) AS logged,
+       (SELECT ARRAY[txid, change_id, position] FROM logged ORDER BY n DESC LIMIT 1) AS last,
+       (SELECT string_agg(entry, ',' ORDER BY place) FROM written) AS entries
 """
-SITE_STATES = """
-SELECT want.id, site.status, site.id IS NOT NULL AND ({in_area}) AS in_area,
-       EXISTS (SELECT 1 FROM solution s WHERE s.site_id = site.id AND s.status = 'published') AS offers
-FROM unnest(CAST(:ids AS bigint[])) AS want(id)
-LEFT JOIN site ON site.id = want.id LEFT JOIN commune c ON c.code = site.commune_code
-"""
-SOLUTIONS_OF_SITES = text("SELECT site_id, id FROM solution WHERE site_id = ANY(CAST(:ids AS bigint[])) "
-                          "ORDER BY site_id, id")
+
+# The page's statement for the whole catalogue and for each kind of followed area.
+PAGES = {area: text(PAGE.format(
+    box=AREA_BOX[area], in_area=in_area,
+    solution_features=SOLUTIONS_BY_ID.format(area=WANTED.format(kind="solution", alias="s", in_area=in_area)),
+    site_features=SITES_BY_ID.format(area=WANTED.format(kind="site", alias="site", in_area=in_area))))
+    for area, in_area in IN_AREA.items()}
 
 
 @dataclass(frozen=True)
 class FeedPage:
-    """The page's entries (an upsert's `feature` is the feature's JSON text), the next cursor, whether more
-    changes can already be read."""
+    """The page's entries as JSON text (comma-separated objects, as PostgreSQL wrote them), the next cursor,
+    whether more changes can already be read."""
 
-    entries: list[dict]
+    entries: str
     next: FeedCursor
     more: bool
 
 
 def changes(conn: Connection, query: ChangeQuery) -> FeedPage:
-    horizon = conn.execute(HORIZON).one()
-    if query.since.txid <= horizon.pruned_through:
+    area = "bbox" if query.bbox else (query.area.kind if query.area else None)
+    page = conn.execute(PAGES[area], {
+        "txid": query.since.txid, "change_id": query.since.change_id, "position": query.since.position,
+        "limit": query.limit, **_area_binds(query)}).one()
+    if query.since.txid <= page.pruned_through:
         raise Gone("Ce curseur est plus ancien que l'historique des changements conservé (une semaine) : "
                    "téléchargez à nouveau le paquet de la zone (/api/v1/bundles), puis suivez les changements "
                    "à partir de son curseur.", parameter="since")
-    binds = _area_binds(query)
-    box = conn.execute(text(_box_sql(query)), binds).scalar() if query.area or query.bbox else None
-    rows = conn.execute(CHANGE_ROWS, {"box": box, "txid": query.since.txid, "change_id": query.since.change_id,
-                                      "limit": query.limit + 1}).all()
-    entries, more, reload = _page_entries(conn, rows, query)
-    if reload and not entries:
+    if page.reload and not page.logged:
         raise Gone("Le catalogue a été rechargé en entier depuis ce curseur : téléchargez à nouveau le paquet de "
                    "la zone (/api/v1/bundles), puis suivez les changements à partir de son curseur.",
                    parameter="since")
-    if not entries:
+    caught_up = FeedCursor(page.xmin, 0, 0)
+    if not page.logged:
         # Caught up: every change of a transaction older than xmin has been given.
-        return FeedPage([], max(query.since, FeedCursor(horizon.xmin, 0, 0)), False)
-    following = entries[-1].cursor
-    if not more:
-        following = max(following, FeedCursor(horizon.xmin, 0, 0))
-    return FeedPage(_entries(conn, entries, query, binds), following, more)
-
-
-def _page_entries(conn: Connection, rows, query: ChangeQuery) -> tuple[list[Entry], bool, bool]:
-    """The page's first `limit` entries after the cursor; whether more follow; whether the page stopped at a
-    statement that changed everything (then the next page starts with it, and gets 410)."""
-    since, room, wanted, reload = query.since, query.limit, [], False
-    for row in rows:
-        if row.everything:
-            reload = True
-            break
-        # Positions 1..sites are the row's sites, then its solutions; skip what the cursor has given.
-        first = since.position + 1 if (row.txid, row.change_id) == (since.txid, since.change_id) else 1
-        last = min(row.sites + row.solutions, first + room - 1)
-        if last >= first:
-            wanted.append((row, first, last))
-            room -= last - first + 1
-        if room == 0:
-            break
-    slices = {r.id: r for r in conn.execute(ROW_SLICES, {"wanted": json.dumps([{
-        "id": row.change_id, "sites_from": first, "sites_to": min(last, row.sites),
-        "solutions_from": max(first - row.sites, 1), "solutions_to": last - row.sites,
-    } for row, first, last in wanted])})} if wanted else {}
-    entries = []
-    for row, first, last in wanted:
-        ids = [("site", i) for i in slices[row.change_id].site_ids or []] \
-            + [("solution", i) for i in slices[row.change_id].solution_ids or []]
-        entries += [Entry(FeedCursor(row.txid, row.change_id, position), kind, entity_id, row.touches)
-                    for position, (kind, entity_id) in zip(range(first, last + 1), ids)]
+        return FeedPage("", max(query.since, caught_up), False)
     # A full page may be followed by more (or by nothing: the next page then says so); a page with room left
     # took every row before the horizon.
-    more = reload or room == 0
-    return entries, more, reload
+    more = page.reload or page.logged == query.limit
+    following = FeedCursor(*page.last)
+    return FeedPage(page.entries or "", following if more else max(following, caught_up), more)
 
 
 def _area_binds(query: ChangeQuery) -> dict:
@@ -168,83 +212,3 @@ def _area_binds(query: ChangeQuery) -> dict:
         b = query.bbox
         return {"west": b.west, "south": b.south, "east": b.east, "north": b.north}
     return {"code": query.area.code} if query.area else {}
-
-
-def _box_sql(query: ChangeQuery) -> str:
-    return BBOX_BOX if query.bbox else AREA_BOX[query.area.kind]
-
-
-def _in_area(query: ChangeQuery) -> str:
-    return IN_AREA["bbox" if query.bbox else (query.area.kind if query.area else None)]
-
-
-def _entries(conn: Connection, entries: list[Entry], query: ChangeQuery, binds: dict) -> list[dict]:
-    # Each entity once, where it first comes; touched: whether any of its changes met the followed area.
-    order: dict[tuple[str, int], bool] = {}
-    for r in entries:
-        key = (r.kind, r.entity_id)
-        order[key] = order.get(key, False) or r.touches
-    site_ids = [i for kind, i in order if kind == "site"]
-    if site_ids:  # a site's change is also its solutions'
-        expanded: dict[tuple[str, int], bool] = {}
-        solutions_of: dict[int, list[int]] = {}
-        for site_id, solution_id in conn.execute(SOLUTIONS_OF_SITES, {"ids": site_ids}):
-            solutions_of.setdefault(site_id, []).append(solution_id)
-        for (kind, entity_id), touched in order.items():
-            expanded[(kind, entity_id)] = expanded.get((kind, entity_id), False) or touched
-            for solution_id in solutions_of.get(entity_id, []) if kind == "site" else []:
-                expanded[("solution", solution_id)] = expanded.get(("solution", solution_id), False) or touched
-        order = expanded
-
-    # The features first (public and in the area): most entries are; then why the others are not.
-    in_area = _in_area(query)
-    features = _features(conn, [i for kind, i in order if kind == "solution"],
-                         [i for kind, i in order if kind == "site"], in_area, binds)
-    missing = [key for key in order if key not in features]
-    states = {("solution", r.id): (r.status, r.site_status, r.in_area) for r in conn.execute(
-        text(SOLUTION_STATES.format(in_area=in_area)),
-        {"ids": [i for kind, i in missing if kind == "solution"], **binds})}
-    states.update({("site", r.id): (r.status, "published" if r.offers else "unpublished", r.in_area)
-                   for r in conn.execute(text(SITE_STATES.format(in_area=in_area)),
-                                         {"ids": [i for kind, i in missing if kind == "site"], **binds})})
-
-    entries = []
-    for (kind, entity_id), touched in order.items():
-        feature = features.get((kind, entity_id))
-        if feature is not None:
-            entries.append({"type": kind, "id": entity_id, "action": "upsert", "feature": feature})
-            continue
-        status, parent_status, inside = states[(kind, entity_id)]
-        if inside and status == "published" and parent_status == "published":
-            # Public now but not a moment ago: a writer changed it between the two reads. Its change is logged
-            # after this page's horizon, so a later page gives its state.
-            continue
-        if status is None:
-            reason = "deleted"
-        elif not inside:
-            reason = "outside_area"
-        elif "archived" in (status, parent_status if kind == "solution" else None):
-            reason = "archived"
-        else:
-            reason = "unpublished"
-        if inside or touched:
-            entries.append({"type": kind, "id": entity_id, "action": "remove", "reason": reason})
-    return entries
-
-
-FEATURE_START = '{"type":"Feature","id":'
-
-
-def _features(conn: Connection, solution_ids: list[int], site_ids: list[int], in_area: str,
-              binds: dict) -> dict[tuple[str, int], str]:
-    """The public features among these, in the followed area, as the bundle writes them (the same SQL), as JSON
-    text: PostgreSQL wrote it, so it is passed on as it is rather than parsed and written again."""
-    found = {}
-    for kind, sql, ids in (("solution", SOLUTIONS, solution_ids), ("site", SITES, site_ids)):
-        if ids:
-            alias = "s" if kind == "solution" else "site"
-            condition = f"{alias}.id = ANY(CAST(:ids AS bigint[])) AND ({in_area})"
-            for (feature,) in conn.execute(text(sql.format(area=condition)), {"ids": ids, **binds}):
-                assert feature.startswith(FEATURE_START)
-                found[(kind, int(feature[len(FEATURE_START):feature.index(",", len(FEATURE_START))]))] = feature
-    return found

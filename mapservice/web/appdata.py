@@ -3,6 +3,7 @@ redirect to its content-addressed URL, rebuilt first only when the area changed,
 immutable) and the change feed that keeps a bundle up to date (/api/v1/changes)."""
 from __future__ import annotations
 
+import gzip
 import json
 
 from flask import Blueprint, Response, current_app, redirect, request, url_for
@@ -81,17 +82,23 @@ def catalogue_changes():
     args = {k: v for k, v in request.args.items() if k != "since"}
     links = [{"rel": "next", "type": "application/json",
               "href": url_for("appdata.catalogue_changes", since=following, **args, _external=True)}]
-    response = Response(_page_json(page.entries, following, page.more, links), mimetype="application/json")
+    body = _page_json(page.entries, following, page.more, links)
+    if request.accept_encodings["gzip"]:
+        # Gzipped here at the fastest level: a page is ~1.4 MB, which Flask-Compress's level 6 takes three times
+        # longer to compress (~45 ms against ~15 ms) for a body only ~30 % smaller; it leaves an encoded one alone.
+        response = Response(gzip.compress(body, compresslevel=1), mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(body, mimetype="application/json")
+    response.vary.add("Accept-Encoding")
     # A page a few seconds old is still right to apply (what changed since comes in a later page).
     response.cache_control.public = True
     response.cache_control.max_age = 5
     return response
 
 
-def _page_json(entries: list[dict], following: str, more: bool, links: list[dict]) -> str:
-    """The page as JSON, with each feature's JSON text (written by PostgreSQL) put in as it is."""
-    def entry(e: dict) -> str:
-        head = json.dumps({k: v for k, v in e.items() if k != "feature"}, ensure_ascii=False)
-        return head if "feature" not in e else head[:-1] + ',"feature":' + e["feature"] + "}"
-    return ('{"changes":[' + ",".join(entry(e) for e in entries) + '],"next":' + json.dumps(following)
-            + ',"more":' + json.dumps(more) + ',"links":' + json.dumps(links, ensure_ascii=False) + "}")
+def _page_json(entries: str, following: str, more: bool, links: list[dict]) -> bytes:
+    """The page as JSON, with the entries' JSON text (written by PostgreSQL) put in as it is: encoded once and
+    joined as bytes (concatenating a megabyte of text again and again costs more than the rest of the route)."""
+    rest = json.dumps({"next": following, "more": more, "links": links}, ensure_ascii=False)
+    return b"".join((b'{"changes":[', entries.encode(), b"],", rest[1:].encode()))
