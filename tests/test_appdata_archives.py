@@ -9,8 +9,9 @@ import pytest
 from pmtiles.reader import MemorySource, Reader, all_tiles
 from sqlalchemy import text
 
+from mapservice import tiles
 from mapservice.appdata import archives, refresh
-from mapservice.appdata.bundles import BundleArea
+from mapservice.appdata.bundles import AREA_ROW, FRANCE, BundleArea
 
 from .conftest import dispose_app, make_test_app
 from .test_tiles import tile_of
@@ -82,6 +83,35 @@ def test_no_live_tile_of_the_area_is_missing_from_the_archive(archive_app):
                 live = live_tile(client, "solutions", z, x, y)
                 stored = reader.get(z, x, y)
                 assert (gzip.decompress(stored) if stored else None) == live, (z, x, y)
+
+
+# The tiles that may have content, by the live SQL's own test (`&&`, in PostGIS): those crossing the area's box
+# whose box, grown by the margin, holds a site (a sliver more: a site on an edge counts for both sides).
+TILES_WITH_A_SITE = f"""
+WITH area AS MATERIALIZED (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({{area_row}}) a),
+sized AS (SELECT {tiles.WORLD} / (1 << :z) AS size, CAST(:margin AS float8) / {tiles.EXTENT} + 1e-9 AS m)
+SELECT DISTINCT tx, ty
+FROM site_summary s, area, sized,
+     generate_series(floor((ST_X(s.geom_3857) + {archives.HALF}) / size - m)::int,
+                     floor((ST_X(s.geom_3857) + {archives.HALF}) / size + m)::int) tx,
+     generate_series(floor(({archives.HALF} - ST_Y(s.geom_3857)) / size - m)::int,
+                     floor(({archives.HALF} - ST_Y(s.geom_3857)) / size + m)::int) ty
+WHERE tx BETWEEN 0 AND (1 << :z) - 1 AND ty BETWEEN 0 AND (1 << :z) - 1
+  AND ST_TileEnvelope(:z, tx, ty) && area.box
+  AND ST_TileEnvelope(:z, tx, ty, margin => :margin / {tiles.EXTENT}.0) && s.geom_3857
+"""
+
+
+@pytest.mark.parametrize("area", [BRETAGNE, BundleArea("france", FRANCE)])
+def test_the_archive_looks_at_every_tile_where_the_live_sql_finds_a_site(engine, area):
+    """The tiles worked out from the sites' positions (the archive renders only those; the others are 204
+    live) are, zoom by zoom, the tiles whose box holds a site by PostGIS's own `&&`."""
+    with engine.connect() as conn:
+        candidates = archives.candidate_tiles(conn, "solutions", area, 14, cluster_max_zoom=11)
+        for z in range(0, 15):
+            expected = set(map(tuple, conn.execute(text(TILES_WITH_A_SITE.format(area_row=AREA_ROW[area.kind])), {
+                "z": z, "margin": 0 if z <= 11 else tiles.BUFFER, "code": area.code}).all()))
+            assert {(x, y) for cz, x, y in candidates if cz == z} == expected, z
 
 
 def test_archives_are_served_with_range_requests_and_advertised_in_tilejson(archive_app):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 from sqlalchemy import text
@@ -50,23 +52,41 @@ def archive_areas(conn: Connection) -> list[BundleArea]:
 
 # -- which tiles have content ------------------------------------------------------------------------------
 
-# Tiles of zoom :z crossing the area's box that show a visible site (inside the area or not: the archive of a
-# région holds whole tiles, as the live endpoint sends them): the tiles holding a site, and deeper than the
-# clustering zooms (margin: the tile buffer, in tile units) those whose buffer reaches one.
-SITE_TILES = f"""
-WITH area AS (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({{area_row}}) a),
--- (a sliver more than the margin: a site on a tile edge counts for both sides, as with && live)
-sized AS (SELECT {tiles.WORLD} / (1 << :z) AS size, CAST(:margin AS float8) / {tiles.EXTENT} + 1e-9 AS m)
-SELECT DISTINCT tx, ty
-FROM site_summary s, area, sized,
-     generate_series(floor((ST_X(s.geom_3857) + {HALF}) / size - m)::int,
-                     floor((ST_X(s.geom_3857) + {HALF}) / size + m)::int) tx,
-     generate_series(floor(({HALF} - ST_Y(s.geom_3857)) / size - m)::int,
-                     floor(({HALF} - ST_Y(s.geom_3857)) / size + m)::int) ty
-WHERE s.geom_3857 && ST_Expand(area.box, size * 2)
-  AND tx BETWEEN 0 AND (1 << :z) - 1 AND ty BETWEEN 0 AND (1 << :z) - 1
-  AND ST_TileEnvelope(:z, tx, ty) && area.box
+# The area's box in EPSG:3857, computed once (France's is the box of every région).
+AREA_BOX = """
+SELECT ST_XMin(box) AS xmin, ST_YMin(box) AS ymin, ST_XMax(box) AS xmax, ST_YMax(box) AS ymax
+FROM (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({area_row}) a) area
 """
+# Where the visible sites are, read once: the tiles with content at every zoom follow from them.
+SITE_POSITIONS = "SELECT array_agg(ST_X(geom_3857)) AS xs, array_agg(ST_Y(geom_3857)) AS ys FROM site_summary"
+# `&&` compares boxes rounded outwards to single precision (a metre or so at these coordinates): a tile is
+# taken when its box comes within this many metres of the area's, so that none `&&` says crosses it is missed.
+BOX_SLIVER_M = 16.0
+
+
+def site_tiles(xs: np.ndarray, ys: np.ndarray, z: int, margin: int,
+               box: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+    """The tiles (x, y) of zoom `z` crossing `box` (xmin, ymin, xmax, ymax, EPSG:3857) that show one of the
+    sites at (xs, ys) — inside the area or not: the archive of a région holds whole tiles, as the live endpoint
+    sends them. The tiles holding a site, and with a `margin` (tile units: the buffer deeper than the clustering
+    zooms) those whose margin reaches one; a site on a tile edge counts for both sides, as with `&&` live."""
+    n = 1 << z
+    size = tiles.WORLD / n
+    m = margin / tiles.EXTENT + 1e-9
+    fx, fy = (xs + HALF) / size, (HALF - ys) / size
+    keys = []
+    for tx in (np.floor(fx - m), np.floor(fx + m)):
+        for ty in (np.floor(fy - m), np.floor(fy + m)):
+            inside = (tx >= 0) & (tx < n) & (ty >= 0) & (ty < n)
+            keys.append(tx[inside].astype(np.int64) * n + ty[inside].astype(np.int64))
+    found = np.unique(np.concatenate(keys))
+    tx, ty = found // n, found % n
+    xmin, ymin, xmax, ymax = box
+    west, north = tx * size - HALF, HALF - ty * size
+    crossing = ((west <= xmax + BOX_SLIVER_M) & (west + size >= xmin - BOX_SLIVER_M)
+                & (north - size <= ymax + BOX_SLIVER_M) & (north >= ymin - BOX_SLIVER_M))
+    return list(zip(tx[crossing].tolist(), ty[crossing].tolist()))
+
 
 # Tiles of zoom :z crossing the box of a département of the area (the sea between them stays out).
 AREA_TILES = f"""
@@ -84,28 +104,48 @@ SELECT DISTINCT tx, ty FROM boxes, sized,
 
 def candidate_tiles(conn: Connection, tileset: str, area: BundleArea, maxzoom: int,
                     cluster_max_zoom: int) -> list[tuple[int, int, int]]:
+    """The tiles (z, x, y) of the area that may have content, zoom by zoom; the rest are empty live (204)."""
     found = []
-    for z in range(0, maxzoom + 1):
-        if tileset == "solutions":
+    if tileset == "solutions":
+        box = tuple(conn.execute(text(AREA_BOX.format(area_row=AREA_ROW[area.kind])), {"code": area.code}).one())
+        positions = conn.execute(text(SITE_POSITIONS)).one()
+        xs, ys = np.array(positions.xs or [], dtype=np.float64), np.array(positions.ys or [], dtype=np.float64)
+        for z in range(0, maxzoom + 1):
             margin = 0 if z <= cluster_max_zoom else tiles.BUFFER
-            rows = conn.execute(text(SITE_TILES.format(area_row=AREA_ROW[area.kind])),
-                                {"z": z, "margin": margin, "code": area.code})
-        else:
-            rows = conn.execute(text(AREA_TILES), {"z": z, "code": area.code, "everywhere": area.kind == "france"})
+            found.extend((z, x, y) for x, y in site_tiles(xs, ys, z, margin, box))
+        return found
+    for z in range(0, maxzoom + 1):
+        rows = conn.execute(text(AREA_TILES), {"z": z, "code": area.code, "everywhere": area.kind == "france"})
         found.extend((z, x, y) for x, y in rows)
     return found
 
 
-def render(conn: Connection, tileset: str, z: int, x: int, y: int, settings: ArchiveSettings,
-           day: dt.date) -> bytes:
-    """The tile as the live endpoint renders it, unfiltered (raw MVT, empty when nothing is there)."""
+# Tiles rendered per statement: the live endpoint's SQL of one tile applied to each of a batch of coordinates
+# of one zoom (LATERAL), so that a tile costs its rendering rather than a round trip and a plan.
+BATCH_TILES = 256
+
+
+def _per_coordinate(sql: str) -> str:
+    """The SQL of one tile (binds :x, :y) run for each coordinate of the arrays :xs, :ys."""
+    one = re.sub(r"(?<!:):([xy])\b", r"wanted.\1", sql)
+    return (f"SELECT wanted.x, wanted.y, tile.mvt "
+            f"FROM unnest(CAST(:xs AS int[]), CAST(:ys AS int[])) AS wanted(x, y) "
+            f"CROSS JOIN LATERAL ({one}) AS tile")
+
+
+def render_batch(conn: Connection, tileset: str, z: int, coordinates: list[tuple[int, int]],
+                 settings: ArchiveSettings, day: dt.date) -> dict[tuple[int, int], bytes]:
+    """The tiles (x, y) of zoom `z` as the live endpoint renders them, unfiltered (raw MVT, empty when nothing
+    is there), in one statement."""
     if tileset == "solutions":
         sql, binds = tiles.solutions_tile_sql(SolutionFilters(), z, settings.cluster_max_zoom)
         binds = {**binds, "today": day}
     else:
         sql, binds = tiles.BASEMAP_TILE, {}
-    row = conn.execute(text(sql), {"z": z, "x": x, "y": y, "max_features": settings.max_features, **binds}).one()
-    return bytes(row.mvt)
+    rows = conn.execute(text(_per_coordinate(sql)), {
+        "xs": [x for x, _ in coordinates], "ys": [y for _, y in coordinates], "z": z,
+        "max_features": settings.max_features, **binds})
+    return {(row.x, row.y): bytes(row.mvt) for row in rows}
 
 
 # -- building ----------------------------------------------------------------------------------------------
@@ -125,6 +165,8 @@ class Archive:
     minzoom: int
     maxzoom: int
     day: str  # tiles say how many days ago a site was checked: as of this day
+    # per zoom: {"zoom", "candidates" (tiles that may have content), "tiles" (written), "render_s"}
+    zooms: tuple[dict, ...] = ()
 
 
 def _e7(value: float) -> int:
@@ -141,19 +183,26 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
     day = tiles.today()
     maxzoom = min(settings.maxzoom, tiles.TILESETS[tileset].maxzoom)
     coordinates = candidate_tiles(conn, tileset, area, maxzoom, settings.cluster_max_zoom)
+    # Hilbert order, which PMTiles readers expect: zoom by zoom, neighbours close together.
     ordered = sorted((zxy_to_tileid(z, x, y), z, x, y) for z, x, y in coordinates)
     name = archive_name(tileset, area)
     settings.directory.mkdir(parents=True, exist_ok=True)
     path = settings.directory / f"{name}.pmtiles"
     partial = path.with_suffix(".pmtiles.part")
-    written = 0
+    zooms = {z: {"zoom": z, "candidates": 0, "tiles": 0, "render_s": 0.0} for z in range(0, maxzoom + 1)}
     with open(partial, "wb") as fh:
         writer = Writer(fh)
-        for tile_id, z, x, y in ordered:
-            mvt = render(conn, tileset, z, x, y, settings, day)
-            if mvt:
-                writer.write_tile(tile_id, tiles.make_tile(mvt).gzipped)
-                written += 1
+        for batch in _batches(ordered):
+            z = batch[0][1]
+            rendering = time.perf_counter()
+            rendered = render_batch(conn, tileset, z, [(x, y) for _, _, x, y in batch], settings, day)
+            for tile_id, _, x, y in batch:
+                if mvt := rendered[(x, y)]:
+                    writer.write_tile(tile_id, tiles.make_tile(mvt).gzipped)
+                    zooms[z]["tiles"] += 1
+            zooms[z]["candidates"] += len(batch)
+            zooms[z]["render_s"] += time.perf_counter() - rendering
+        written = sum(stats["tiles"] for stats in zooms.values())
         west, south, east, north = info["bbox"]
         ts = tiles.TILESETS[tileset]
         writer.finalize({
@@ -177,9 +226,22 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
                       reference_version=reference,
                       built_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
                       build_s=round(time.perf_counter() - started, 2), tiles=written, size=path.stat().st_size,
-                      minzoom=0, maxzoom=maxzoom, day=day.isoformat())
+                      minzoom=0, maxzoom=maxzoom, day=day.isoformat(),
+                      zooms=tuple({**stats, "render_s": round(stats["render_s"], 2)} for stats in zooms.values()))
     _write_record(archive)
     return archive
+
+
+def _batches(ordered: list[tuple[int, int, int, int]]):
+    """Consecutive runs of at most BATCH_TILES tiles of one zoom."""
+    batch = []
+    for tile in ordered:
+        if batch and (len(batch) == BATCH_TILES or tile[1] != batch[0][1]):
+            yield batch
+            batch = []
+        batch.append(tile)
+    if batch:
+        yield batch
 
 
 def _record_path(path: Path) -> Path:
@@ -203,7 +265,7 @@ def built(directory: Path) -> list[Archive]:
             continue
         record = json.loads(record_path.read_text())
         area = BundleArea(**record.pop("area"))
-        found.append(Archive(path=path, area=area, **record))
+        found.append(Archive(path=path, area=area, **{**record, "zooms": tuple(record.get("zooms", ()))}))
     return found
 
 
