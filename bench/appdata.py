@@ -10,7 +10,8 @@ fetched by a plain client, i.e. the floor of any builder that reads the rows.
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
 site), through the app in process (Flask test client), repeated; peers: the core function alone, and the raw SQL
 (the log's rows of the first 1,000 entries, then the same solutions' and sites' features read by id).
-Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory, per zoom; peer: the
+Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory, per zoom, rendered on
+--connections connections; peer: the
 same tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample of
 each zoom (--sample tiles), extrapolated to the zoom — what seeding a CDN through the live endpoint would cost.
 """
@@ -97,20 +98,21 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
                                "raw SQL (entries + features)": harness.percentiles(raw)})
 
 
-def bench_archive(engine, url: str, maxzoom: int, sample: int) -> None:
+def bench_archive(engine, url: str, maxzoom: int, sample: int, connections: int) -> None:
     print("load average before the archive:", open("/proc/loadavg").read().split()[:3], flush=True)
     with tempfile.TemporaryDirectory() as directory:
         settings = archives.ArchiveSettings(directory=Path(directory), maxzoom=maxzoom, cluster_max_zoom=11,
-                                            max_features=5000)
+                                            max_features=5000, connections=connections)
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
             started = time.perf_counter()
-            built = archives.build(conn, "solutions", bundles.BundleArea("france", bundles.FRANCE), settings)
+            built = archives.build(conn, "solutions", bundles.BundleArea("france", bundles.FRANCE), settings,
+                                   connect=engine.connect)
             build_s = time.perf_counter() - started
             started = time.perf_counter()
             candidates = archives.candidate_tiles(conn, "solutions", built.area, maxzoom, 11)
             finding_s = time.perf_counter() - started
         stored = Reader(MemorySource(built.path.read_bytes()))
-    print(f"national catalogue archive z0–{maxzoom}: {built.tiles:,} tiles with content "
+    print(f"national catalogue archive z0–{maxzoom} on {connections} connection(s): {built.tiles:,} tiles with content "
           f"({len(candidates):,} candidates, found in {finding_s:.1f} s), {built.size / 1e6:.1f} MB, "
           f"built in {build_s:.1f} s ({built.tiles / build_s:.0f} tiles/s); load average after:",
           open("/proc/loadavg").read().split()[:3], flush=True)
@@ -158,6 +160,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=None, help="synthetic catalogue size (default: demo)")
     parser.add_argument("--maxzoom", type=int, default=14)
     parser.add_argument("--sample", type=int, default=150, help="tiles of each zoom requested from the live endpoint")
+    parser.add_argument("--connections", type=int, default=2, help="rendering the archive at once")
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--no-bundles", action="store_true")
     parser.add_argument("--no-feed", action="store_true")
@@ -174,7 +177,7 @@ def main() -> None:
     if not args.no_feed:
         bench_feed(engine, url)
     if not args.no_archive:
-        bench_archive(engine, url, args.maxzoom, args.sample)
+        bench_archive(engine, url, args.maxzoom, args.sample, args.connections)
     engine.dispose()
 
 

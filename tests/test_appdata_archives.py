@@ -23,13 +23,15 @@ RENNES = (-1.6778, 48.1173)
 
 @pytest.fixture(scope="module")
 def archive_app(database_url, tmp_path_factory):
-    """The app, with the catalogue archive of Bretagne (z0-14) and the basemap archive of Corse built."""
+    """The app, with the catalogue archive of Bretagne (z0-14) and the basemap archive of Corse built (on two
+    connections sharing one snapshot, as the refresher does)."""
     app = make_test_app(database_url, appdata={"archive_dir": str(tmp_path_factory.mktemp("archives"))})
     settings = refresh.archive_settings(app.config["SETTINGS"])
+    assert settings.connections == 2
     engine = app.extensions["mapservice.engine"]
-    with engine.connect() as conn:
-        archives.build(conn, "solutions", BRETAGNE, settings)
-        archives.build(conn, "basemap", CORSE, settings)
+    for tileset, area in (("solutions", BRETAGNE), ("basemap", CORSE)):
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            archives.build(conn, tileset, area, settings, connect=engine.connect)
     yield app
     dispose_app(app)
 
@@ -172,3 +174,24 @@ def test_the_refresh_command_builds_missing_bundles_then_nothing(runner, fresh_d
     assert first.output.count("bundle ") >= 1 + 18 + 101
     second = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
     assert second.exit_code == 0 and second.output == ""
+
+
+def test_the_refresher_builds_every_archive_then_only_what_changed(database_url, tmp_path):
+    """What the background thread runs: every area's archives, each on two connections in its own snapshot;
+    then none while nothing changed."""
+    app = make_test_app(database_url, appdata={"archive_dir": str(tmp_path), "archive_maxzoom": 4})
+    settings, engine = app.config["SETTINGS"], app.extensions["mapservice.engine"]
+    try:
+        built = []
+        assert refresh.refresh(engine, settings, with_bundles=False, log=built.append)
+        assert len(built) == 2 * (1 + 18) and all(" tiles, " in line for line in built)
+        assert {a.name for a in archives.built(tmp_path)} >= {"solutions-FR", "basemap-FR", "solutions-84"}
+        again = []
+        assert refresh.refresh(engine, settings, with_bundles=False, log=again.append)
+        assert again == []
+        client = app.test_client()
+        source = MemorySource(client.get("/tiles/archives/solutions-FR.pmtiles").data)
+        for (z, x, y), data in all_tiles(source):
+            assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
+    finally:
+        dispose_app(app)

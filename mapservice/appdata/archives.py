@@ -9,13 +9,18 @@ bytes the endpoint would send at the time it was built. Only tiles with content 
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
@@ -38,6 +43,7 @@ class ArchiveSettings:
     maxzoom: int  # deepest zoom of the catalogue archives (the basemap stops at its own maxzoom)
     cluster_max_zoom: int
     max_features: int
+    connections: int = 1  # rendering at once, when build() is given a way to open more
 
 
 def archive_name(tileset: str, area: BundleArea) -> str:
@@ -173,9 +179,12 @@ def _e7(value: float) -> int:
     return round(value * 10_000_000)
 
 
-def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSettings) -> Archive:
+def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSettings,
+          connect: Callable[[], Connection] | None = None) -> Archive:
     """Render the area's tiles and write them to `<directory>/<tileset>-<code>.pmtiles` (replaced atomically),
-    with its record beside it. `conn` should see one snapshot (REPEATABLE READ) for a consistent archive."""
+    with its record beside it. `conn` should see one snapshot (REPEATABLE READ) for a consistent archive. Given
+    `connect` (a new connection to the same database), the tiles are rendered on `settings.connections`
+    connections at once, the others in `conn`'s snapshot (conn must then be in a REPEATABLE READ transaction)."""
     started = time.perf_counter()
     info = area_info(conn, area)
     cursor = changelog.position(conn)
@@ -190,18 +199,29 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
     path = settings.directory / f"{name}.pmtiles"
     partial = path.with_suffix(".pmtiles.part")
     zooms = {z: {"zoom": z, "candidates": 0, "tiles": 0, "render_s": 0.0} for z in range(0, maxzoom + 1)}
-    with open(partial, "wb") as fh:
+    with open(partial, "wb") as fh, Renderers(conn, connect, settings.connections) as renderers:
         writer = Writer(fh)
-        for batch in _batches(ordered):
+
+        def gzipped(batch):
+            """The batch's tiles, in order, gzipped as the live endpoint sends them (empty: no content)."""
+            with renderers.connection() as renderer:
+                rendered = render_batch(renderer, tileset, batch[0][1], [(x, y) for _, _, x, y in batch],
+                                        settings, day)
+            return [(tile_id, z, tiles.make_tile(rendered[(x, y)]).gzipped) for tile_id, z, x, y in batch]
+
+        # Batches are rendered ahead on the connections and written in order (PMTiles: the Hilbert order);
+        # a zoom's time runs from the end of the previous one to its last tile written.
+        since = time.perf_counter()
+        for batch in renderers.map(gzipped, _batches(ordered)):
             z = batch[0][1]
-            rendering = time.perf_counter()
-            rendered = render_batch(conn, tileset, z, [(x, y) for _, _, x, y in batch], settings, day)
-            for tile_id, _, x, y in batch:
-                if mvt := rendered[(x, y)]:
-                    writer.write_tile(tile_id, tiles.make_tile(mvt).gzipped)
+            for tile_id, _, data in batch:
+                if data:
+                    writer.write_tile(tile_id, data)
                     zooms[z]["tiles"] += 1
             zooms[z]["candidates"] += len(batch)
-            zooms[z]["render_s"] += time.perf_counter() - rendering
+            now = time.perf_counter()
+            zooms[z]["render_s"] += now - since
+            since = now
         written = sum(stats["tiles"] for stats in zooms.values())
         west, south, east, north = info["bbox"]
         ts = tiles.TILESETS[tileset]
@@ -230,6 +250,59 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
                       zooms=tuple({**stats, "render_s": round(stats["render_s"], 2)} for stats in zooms.values()))
     _write_record(archive)
     return archive
+
+
+class Renderers:
+    """The connections tiles are rendered on: `conn`, and with `connect` up to `count` - 1 more that see the
+    same snapshot (pg_export_snapshot); each renders one batch at a time, on a thread of its own."""
+
+    def __init__(self, conn: Connection, connect: Callable[[], Connection] | None, count: int):
+        self._conn, self._connect = conn, connect
+        self._count = max(1, count) if connect is not None else 1
+        self._others: list[Connection] = []
+        self._free: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Renderers:
+        self._free.put(self._conn)
+        if self._count > 1:
+            snapshot = self._conn.execute(text("SELECT pg_export_snapshot()")).scalar()
+            for _ in range(self._count - 1):
+                other = self._connect().execution_options(isolation_level="REPEATABLE READ")
+                self._others.append(other)
+                other.begin()
+                other.execute(text("SET TRANSACTION SNAPSHOT :snapshot"), {"snapshot": snapshot})
+                self._free.put(other)
+            self._pool = ThreadPoolExecutor(self._count, thread_name_prefix="archive")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        for other in self._others:
+            other.close()  # it only read: rolled back
+
+    @contextlib.contextmanager
+    def connection(self):
+        conn = self._free.get()
+        try:
+            yield conn
+        finally:
+            self._free.put(conn)
+
+    def map(self, function, items):
+        """function(item) for each item, in order: on the threads when there are several connections, a few
+        items ahead of the one consumed."""
+        if self._pool is None:
+            yield from map(function, items)
+            return
+        ahead: collections.deque = collections.deque()
+        for item in items:
+            ahead.append(self._pool.submit(function, item))
+            if len(ahead) > 2 * self._count:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 def _batches(ordered: list[tuple[int, int, int, int]]):
@@ -288,13 +361,14 @@ def is_current(conn: Connection, archive: Archive) -> bool:
 
 
 def refresh(conn: Connection, settings: ArchiveSettings, areas: list[BundleArea] | None = None,
-            tilesets: tuple[str, ...] = TILESETS) -> list[Archive]:
-    """Build the archives of `areas` (France and every région by default) that are missing or out of date."""
+            tilesets: tuple[str, ...] = TILESETS, connect: Callable[[], Connection] | None = None) -> list[Archive]:
+    """Build the archives of `areas` (France and every région by default) that are missing or out of date
+    (`connect`: see build)."""
     existing = {a.name: a for a in built(settings.directory)}
     rebuilt = []
     for area in areas or archive_areas(conn):
         for tileset in tilesets:
             archive = existing.get(archive_name(tileset, area))
             if archive is None or not is_current(conn, archive):
-                rebuilt.append(build(conn, tileset, area, settings))
+                rebuilt.append(build(conn, tileset, area, settings, connect))
     return rebuilt
