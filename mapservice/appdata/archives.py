@@ -267,12 +267,16 @@ class Renderers:
         self._free.put(self._conn)
         if self._count > 1:
             snapshot = self._conn.execute(text("SELECT pg_export_snapshot()")).scalar()
-            for _ in range(self._count - 1):
-                other = self._connect().execution_options(isolation_level="REPEATABLE READ")
-                self._others.append(other)
-                other.begin()
-                other.execute(text("SET TRANSACTION SNAPSHOT :snapshot"), {"snapshot": snapshot})
-                self._free.put(other)
+            try:
+                for _ in range(self._count - 1):
+                    other = self._connect().execution_options(isolation_level="REPEATABLE READ")
+                    self._others.append(other)
+                    other.begin()
+                    other.execute(text("SET TRANSACTION SNAPSHOT :snapshot"), {"snapshot": snapshot})
+                    self._free.put(other)
+            except BaseException:
+                self.__exit__()
+                raise
             self._pool = ThreadPoolExecutor(self._count, thread_name_prefix="archive")
         return self
 
