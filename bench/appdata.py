@@ -12,13 +12,15 @@ site), through the app in process (Flask test client), plain and gzipped, timed 
 round; peers: the core function alone, and the raw SQL of a client that makes the same page in round trips (the
 log's rows of the first 1,000 entries, the sites' solutions, then the features of those solutions and sites read by
 id).
-Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory; peer: the same number
-of tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample,
-extrapolated — what seeding a CDN through the live endpoint would cost.
+Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory, per zoom, rendered on
+--connections connections; peer: the
+same tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample of
+each zoom (--sample tiles), extrapolated to the zoom — what seeding a CDN through the live endpoint would cost.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import random
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pmtiles.reader import MemorySource, Reader  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 import harness  # noqa: E402
@@ -103,36 +106,69 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
     harness.print_percentiles({name: harness.percentiles(ms) for name, ms in samples.items()})
 
 
-def bench_archive(engine, url: str, maxzoom: int, sample: int) -> None:
+def bench_archive(engine, url: str, maxzoom: int, sample: int, connections: int) -> None:
+    print("load average before the archive:", open("/proc/loadavg").read().split()[:3], flush=True)
     with tempfile.TemporaryDirectory() as directory:
         settings = archives.ArchiveSettings(directory=Path(directory), maxzoom=maxzoom, cluster_max_zoom=11,
-                                            max_features=5000)
+                                            max_features=5000, connections=connections)
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
             started = time.perf_counter()
-            built = archives.build(conn, "solutions", bundles.BundleArea("france", bundles.FRANCE), settings)
+            built = archives.build(conn, "solutions", bundles.BundleArea("france", bundles.FRANCE), settings,
+                                   connect=engine.connect)
             build_s = time.perf_counter() - started
+            started = time.perf_counter()
             candidates = archives.candidate_tiles(conn, "solutions", built.area, maxzoom, 11)
-    print(f"national catalogue archive z0–{maxzoom}: {built.tiles:,} tiles with content "
-          f"({len(candidates):,} candidates), {built.size / 1e6:.1f} MB, built in {build_s:.0f} s "
-          f"({built.tiles / build_s:.0f} tiles/s)", flush=True)
+            finding_s = time.perf_counter() - started
+        stored = Reader(MemorySource(built.path.read_bytes()))
+    print(f"national catalogue archive z0–{maxzoom} on {connections} connection(s): {built.tiles:,} tiles with content "
+          f"({len(candidates):,} candidates, found in {finding_s:.1f} s), {built.size / 1e6:.1f} MB, "
+          f"built in {build_s:.1f} s ({built.tiles / build_s:.0f} tiles/s); load average after:",
+          open("/proc/loadavg").read().split()[:3], flush=True)
+    # Peer: the same tiles requested cold, one by one, from the live endpoint (in process, the tile cache too
+    # small to keep any), on a sample of each zoom, extrapolated to the zoom's candidates. Each sampled tile is
+    # also compared with the archive's.
     app = create_app({"database": {"url": url}, "tiles": {"cache_mb": 1}})
     client = app.test_client()
-    picked = random.Random(7).sample(candidates, min(sample, len(candidates)))
-    started = time.perf_counter()
-    for z, x, y in picked:
-        client.get(f"/tiles/solutions/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
-    per_tile = (time.perf_counter() - started) / len(picked)
+    by_zoom = {}
+    for z, x, y in candidates:
+        by_zoom.setdefault(z, []).append((x, y))
+    print("| zoom | candidates | tiles written | archive: render | ms a tile | live endpoint, cold: ms a tile "
+          "(sample) | live, extrapolated | archive / live |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    live_total, compared, different = 0.0, 0, []
+    for stats in built.zooms:
+        z, coordinates = stats["zoom"], by_zoom.get(stats["zoom"], [])
+        picked = random.Random(7).sample(coordinates, min(sample, len(coordinates)))
+        started = time.perf_counter()
+        responses = [client.get(f"/tiles/solutions/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+                     for x, y in picked]
+        per_tile = (time.perf_counter() - started) / max(1, len(picked))
+        for (x, y), response in zip(picked, responses):
+            live = gzip.decompress(response.data) if response.status_code == 200 else None
+            archived = stored.get(z, x, y)
+            compared += 1
+            if live != (gzip.decompress(archived) if archived else None):
+                different.append((z, x, y))
+        live_s = per_tile * len(coordinates)
+        live_total += live_s
+        print(f"| {z} | {stats['candidates']:,} | {stats['tiles']:,} | {stats['render_s']:.2f} s | "
+              f"{stats['render_s'] * 1000 / max(1, stats['candidates']):.2f} | {per_tile * 1000:.2f} ({len(picked)}) "
+              f"| {live_s:.1f} s | {stats['render_s'] / live_s if live_s else 0:.2f}× |", flush=True)
     app.extensions["mapservice.engine"].dispose()
-    print(f"peer: the live endpoint, cold, {per_tile * 1000:.1f} ms a tile on {len(picked)} sampled tiles -> "
-          f"{per_tile * len(candidates):.0f} s for the same tiles; archive build / live seeding: "
-          f"{build_s / (per_tile * len(candidates)):.2f}×", flush=True)
+    rendering = sum(stats["render_s"] for stats in built.zooms)
+    print(f"total: archive {build_s:.1f} s (rendering {rendering:.1f} s, finding the tiles {finding_s:.1f} s, "
+          f"the rest: reading the area, writing the file) against {live_total:.0f} s through the live endpoint: "
+          f"{build_s / live_total:.2f}×; load average {open('/proc/loadavg').read().split()[:3]}", flush=True)
+    print(f"sampled tiles equal to the live endpoint's: {compared - len(different)} of {compared}"
+          + (f"; different: {different[:10]}" if different else ""), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, default=None, help="synthetic catalogue size (default: demo)")
     parser.add_argument("--maxzoom", type=int, default=14)
-    parser.add_argument("--sample", type=int, default=2000, help="tiles requested from the live endpoint")
+    parser.add_argument("--sample", type=int, default=150, help="tiles of each zoom requested from the live endpoint")
+    parser.add_argument("--connections", type=int, default=2, help="rendering the archive at once")
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--no-bundles", action="store_true")
     parser.add_argument("--no-feed", action="store_true")
@@ -150,7 +186,7 @@ def main() -> None:
         bench_feed(engine, url)
         print(open("/proc/loadavg").read().split()[:3], "load average after")
     if not args.no_archive:
-        bench_archive(engine, url, args.maxzoom, args.sample)
+        bench_archive(engine, url, args.maxzoom, args.sample, args.connections)
     engine.dispose()
 
 

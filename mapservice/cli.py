@@ -278,7 +278,7 @@ def archive(tileset, region, maxzoom):
     area = bundles.BundleArea("region", region) if region else bundles.BundleArea("france", bundles.FRANCE)
     engine = _engine(settings)
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
-        built = archives.build(conn, tileset, area, options)
+        built = archives.build(conn, tileset, area, options, connect=engine.connect)
     click.echo(f"{built.path}: {built.tiles} tiles, {built.size} bytes, z0-{built.maxzoom}, {built.build_s} s")
 
 

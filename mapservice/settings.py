@@ -147,6 +147,7 @@ class AppDataSettings(BaseSettings):
 
     archive_dir: Path | None = None  # default: <data_dir>/archives
     archive_maxzoom: int = 14
+    archive_connections: int = 2  # database connections rendering an archive's tiles at once
     archive_public_url: str | None = None  # e.g. "https://cdn.example.fr/tiles/": <url><name>.pmtiles
     refresh_s: int = 0
     street_basemap: str | None = Field(default=None, validation_alias=AliasChoices(

@@ -9,8 +9,9 @@ import pytest
 from pmtiles.reader import MemorySource, Reader, all_tiles
 from sqlalchemy import text
 
+from mapservice import tiles
 from mapservice.appdata import archives, refresh
-from mapservice.appdata.bundles import BundleArea
+from mapservice.appdata.bundles import AREA_ROW, FRANCE, BundleArea
 
 from .conftest import dispose_app, make_test_app
 from .test_tiles import tile_of
@@ -22,13 +23,15 @@ RENNES = (-1.6778, 48.1173)
 
 @pytest.fixture(scope="module")
 def archive_app(database_url, tmp_path_factory):
-    """The app, with the catalogue archive of Bretagne (z0-14) and the basemap archive of Corse built."""
+    """The app, with the catalogue archive of Bretagne (z0-14) and the basemap archive of Corse built (on two
+    connections sharing one snapshot, as the refresher does)."""
     app = make_test_app(database_url, appdata={"archive_dir": str(tmp_path_factory.mktemp("archives"))})
     settings = refresh.archive_settings(app.config["SETTINGS"])
+    assert settings.connections == 2
     engine = app.extensions["mapservice.engine"]
-    with engine.connect() as conn:
-        archives.build(conn, "solutions", BRETAGNE, settings)
-        archives.build(conn, "basemap", CORSE, settings)
+    for tileset, area in (("solutions", BRETAGNE), ("basemap", CORSE)):
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            archives.build(conn, tileset, area, settings, connect=engine.connect)
     yield app
     dispose_app(app)
 
@@ -82,6 +85,35 @@ def test_no_live_tile_of_the_area_is_missing_from_the_archive(archive_app):
                 live = live_tile(client, "solutions", z, x, y)
                 stored = reader.get(z, x, y)
                 assert (gzip.decompress(stored) if stored else None) == live, (z, x, y)
+
+
+# The tiles that may have content, by the live SQL's own test (`&&`, in PostGIS): those crossing the area's box
+# whose box, grown by the margin, holds a site (a sliver more: a site on an edge counts for both sides).
+TILES_WITH_A_SITE = f"""
+WITH area AS MATERIALIZED (SELECT ST_Transform(ST_Envelope(geom), 3857) AS box FROM ({{area_row}}) a),
+sized AS (SELECT {tiles.WORLD} / (1 << :z) AS size, CAST(:margin AS float8) / {tiles.EXTENT} + 1e-9 AS m)
+SELECT DISTINCT tx, ty
+FROM site_summary s, area, sized,
+     generate_series(floor((ST_X(s.geom_3857) + {archives.HALF}) / size - m)::int,
+                     floor((ST_X(s.geom_3857) + {archives.HALF}) / size + m)::int) tx,
+     generate_series(floor(({archives.HALF} - ST_Y(s.geom_3857)) / size - m)::int,
+                     floor(({archives.HALF} - ST_Y(s.geom_3857)) / size + m)::int) ty
+WHERE tx BETWEEN 0 AND (1 << :z) - 1 AND ty BETWEEN 0 AND (1 << :z) - 1
+  AND ST_TileEnvelope(:z, tx, ty) && area.box
+  AND ST_TileEnvelope(:z, tx, ty, margin => :margin / {tiles.EXTENT}.0) && s.geom_3857
+"""
+
+
+@pytest.mark.parametrize("area", [BRETAGNE, BundleArea("france", FRANCE)])
+def test_the_archive_looks_at_every_tile_where_the_live_sql_finds_a_site(engine, area):
+    """The tiles worked out from the sites' positions (the archive renders only those; the others are 204
+    live) are, zoom by zoom, the tiles whose box holds a site by PostGIS's own `&&`."""
+    with engine.connect() as conn:
+        candidates = archives.candidate_tiles(conn, "solutions", area, 14, cluster_max_zoom=11)
+        for z in range(0, 15):
+            expected = set(map(tuple, conn.execute(text(TILES_WITH_A_SITE.format(area_row=AREA_ROW[area.kind])), {
+                "z": z, "margin": 0 if z <= 11 else tiles.BUFFER, "code": area.code}).all()))
+            assert {(x, y) for cz, x, y in candidates if cz == z} == expected, z
 
 
 def test_archives_are_served_with_range_requests_and_advertised_in_tilejson(archive_app):
@@ -142,3 +174,24 @@ def test_the_refresh_command_builds_missing_bundles_then_nothing(runner, fresh_d
     assert first.output.count("bundle ") >= 1 + 18 + 101
     second = runner.invoke(cli, ["appdata", "refresh", "--no-archives"])
     assert second.exit_code == 0 and second.output == ""
+
+
+def test_the_refresher_builds_every_archive_then_only_what_changed(database_url, tmp_path):
+    """What the background thread runs: every area's archives, each on two connections in its own snapshot;
+    then none while nothing changed."""
+    app = make_test_app(database_url, appdata={"archive_dir": str(tmp_path), "archive_maxzoom": 4})
+    settings, engine = app.config["SETTINGS"], app.extensions["mapservice.engine"]
+    try:
+        built = []
+        assert refresh.refresh(engine, settings, with_bundles=False, log=built.append)
+        assert len(built) == 2 * (1 + 18) and all(" tiles, " in line for line in built)
+        assert {a.name for a in archives.built(tmp_path)} >= {"solutions-FR", "basemap-FR", "solutions-84"}
+        again = []
+        assert refresh.refresh(engine, settings, with_bundles=False, log=again.append)
+        assert again == []
+        client = app.test_client()
+        source = MemorySource(client.get("/tiles/archives/solutions-FR.pmtiles").data)
+        for (z, x, y), data in all_tiles(source):
+            assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
+    finally:
+        dispose_app(app)

@@ -23,7 +23,7 @@ def archive_settings(settings: Settings) -> archives.ArchiveSettings:
     return archives.ArchiveSettings(
         directory=settings.appdata.resolved_archive_dir(settings.database.resolved_data_dir),
         maxzoom=settings.appdata.archive_maxzoom, cluster_max_zoom=settings.tiles.cluster_max_zoom,
-        max_features=settings.tiles.max_features)
+        max_features=settings.tiles.max_features, connections=settings.appdata.archive_connections)
 
 
 def _snapshot(engine: Engine):
@@ -56,7 +56,8 @@ def refresh(engine: Engine, settings: Settings, with_bundles: bool = True, with_
                 for area in areas:
                     for tileset in archives.TILESETS:
                         with _snapshot(engine) as conn, conn.begin():
-                            for archive in archives.refresh(conn, archive_settings(settings), [area], (tileset,)):
+                            for archive in archives.refresh(conn, archive_settings(settings), [area], (tileset,),
+                                                            connect=engine.connect):
                                 log(f"archive {archive.name}: {archive.tiles} tiles, {archive.size} bytes, "
                                     f"built in {archive.build_s} s")
         finally:
