@@ -1,6 +1,7 @@
 """Migrations, models and indexes."""
 import re
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,7 +10,9 @@ from sqlalchemy import text
 
 from mapservice.db import alembic_config, current_revision, make_engine, upgrade
 from mapservice.models import Base, include_object
+from mapservice.search import nearest_sql
 from mapservice.taxonomy import SOLUTION_TYPES
+from mapservice.values import Area, NearestQuery, Point, SolutionFilters
 
 
 def test_migrations_run_up_from_an_empty_database_and_back(empty_database_url):
@@ -41,17 +44,18 @@ def test_every_searched_geometry_has_a_gist_index(engine):
             "solution.position"} <= indexed
 
 
-def test_nearest_search_is_a_knn_index_scan(engine):
-    from mapservice.search import nearest_sql
-    from mapservice.values import NearestQuery, Point, SolutionFilters
-
-    sql, binds = nearest_sql(NearestQuery(origin=Point(4.83, 45.76), limit=10,
+@pytest.mark.parametrize("origin, in_area, index, order_by", [
+    (Point(4.83, 45.76), False, "idx_solution_position", 'Order By: ("position" <->'),
+    (Area("departement", "69"), True, "idx_site_geom_3857", "Order By: (geom_3857 <->"),
+])
+def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area, index, order_by):
+    sql, binds = nearest_sql(NearestQuery(origin=origin, limit=10, in_area=in_area,
                                           filters=SolutionFilters(voies=("professionnelle",))))
     with engine.connect() as conn:
         plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
     # The index itself yields rows in distance order (no sort of every solution).
-    assert 'Index Scan using idx_site_geom_3857' in plan
-    assert 'Order By: (geom_3857 <->' in plan
+    assert f"Index Scan using {index}" in plan
+    assert order_by in plan
 
 
 def test_a_solution_follows_its_site_when_the_site_moves(engine):
