@@ -75,15 +75,15 @@ def time_interleaved(calls: dict[str, Callable[[], object]], repeats: int, warmu
 
 @contextlib.contextmanager
 def gunicorn(database_url: str, workers: int = 2, threads: int = 1,
-             app: str = "mapservice:create_app()") -> Iterator[str]:
-    """Serve mapservice (or another WSGI `app`) on a free loopback port with `database_url`; yields the base
-    URL."""
+             app: str = "mapservice:create_app()", checkout: Path = ROOT) -> Iterator[str]:
+    """Serve mapservice (or another WSGI `app`) of `checkout` (this one by default, or another version of the
+    code) on a free loopback port with `database_url`; yields the base URL."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--threads", str(threads), "--log-level", "warning", app],
-        env=env, cwd=ROOT,
+        env=env, cwd=checkout,
     )
     try:
         wait_until_up("127.0.0.1", port)

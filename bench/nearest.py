@@ -13,11 +13,13 @@ timed origin by origin, interleaved, in one run:
 - statement: the nearest statement alone (prepared, in this process);
 - knn: the plain geography KNN for the same number of published solutions with the same filters (prepared):
   the index's limit.
-Goal: http − floor ≤ 1.5 × knn at p50.
+Goal: http − floor ≤ 1.5 × knn at p50. `--against DIR` serves another checkout (e.g. `git archive` of the
+previous version) beside this one and times its floor and HTTP in the same loop: a before/after in one run.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import random
 import sys
@@ -70,10 +72,12 @@ def origin_args(conn, kind: str, positions: list[tuple[float, float]]) -> list[l
     return out
 
 
-def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_base: str) -> dict:
+def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_base: str,
+        other_base: str | None) -> dict:
     engine = make_engine(url)
     client = harness.KeepAliveClient(base)
     bare = harness.KeepAliveClient(bare_base)
+    other = harness.KeepAliveClient(other_base) if other_base else None
     samples = {"bare": [], "floor": [], "http": [], "statement": [], "knn": []}
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -93,10 +97,14 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
                 "knn": lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where),
                                               {"lon": start.lon, "lat": start.lat, "limit": k, **binds}),
             }
+            if other is not None:
+                peers.update({"other floor": lambda: other.get("/healthz"), "other http": lambda: other.get(path)})
             for name, call in peers.items():
-                samples[name] += harness.time_each([call], warmup=1 if i < 10 else 0)
+                samples.setdefault(name, []).extend(harness.time_each([call], warmup=1 if i < 10 else 0))
     client.close()
     bare.close()
+    if other is not None:
+        other.close()
     engine.dispose()
     return {name: harness.percentiles(s) for name, s in samples.items()}
 
@@ -107,6 +115,8 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=20)
     parser.add_argument("-n", type=int, default=300, help="origins")
     parser.add_argument("--kinds", default="point,commune,departement")
+    parser.add_argument("--against", type=Path, help="another checkout (e.g. the previous version) served beside "
+                        "this one and timed in the same loop")
     parser.add_argument("--filters", action="append",
                         help="a query string of filters; repeatable (default: none, and two types with places)")
     args = parser.parse_args()
@@ -119,17 +129,22 @@ def main() -> None:
     positions = positions or random_positions(args.n)
     print(f"nearest — {solutions} published solutions, k={args.k}, {args.n} origins at {where}, "
           f"load average {harness.load_average()}")
-    print("| origin | filters | bare Flask | floor | http | statement | plain KNN | (http − floor) / KNN |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    with (harness.gunicorn(url, workers=2) as base,
-          harness.gunicorn(url, workers=1, app="bench.bare_flask:app") as bare):
+    against = " | other floor | other http | other (http − floor) / KNN" if args.against else ""
+    print(f"| origin | filters | bare Flask | floor | http | statement | plain KNN | (http − floor) / KNN{against} |")
+    print("| --- | --- |" + " ---: |" * (6 + 3 * bool(args.against)))
+    with contextlib.ExitStack() as servers:
+        base = servers.enter_context(harness.gunicorn(url, workers=2))
+        bare = servers.enter_context(harness.gunicorn(url, workers=1, app="bench.bare_flask:app"))
+        other = servers.enter_context(harness.gunicorn(url, workers=2, checkout=args.against)) if args.against else None
         for kind in args.kinds.split(","):
             for filters in filter_sets:
-                r = run(url, kind, filters, args.k, positions, base, bare)
-                ratio = (r["http"]["p50"] - r["floor"]["p50"]) / r["knn"]["p50"]
-                print(f"| {kind} | {filters or 'none'} | " + " | ".join(
-                    f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("bare", "floor", "http", "statement", "knn"))
-                      + f" | {ratio:.2f}× |", flush=True)
+                r = run(url, kind, filters, args.k, positions, base, bare, other)
+                cells = [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("bare", "floor", "http", "statement", "knn")]
+                cells.append(f"{(r['http']['p50'] - r['floor']['p50']) / r['knn']['p50']:.2f}×")
+                if other:
+                    cells += [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("other floor", "other http")]
+                    cells.append(f"{(r['other http']['p50'] - r['other floor']['p50']) / r['knn']['p50']:.2f}×")
+                print(f"| {kind} | {filters or 'none'} | " + " | ".join(cells) + " |", flush=True)
     print(f"p50 / p95 in ms; load average at the end {harness.load_average()}")
 
 

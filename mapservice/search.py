@@ -49,26 +49,16 @@ LIMIT {limit}
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
-# Step 1, two ways. Everywhere: the solutions' own index in distance order, each checked against the filters
-# as it comes (a rare type costs a longer walk, not a probe per site). Inside an area: the sites' Web Mercator
-# index walked inside the area's box, so that an area holding fewer than `limit` matches ends the walk at
-# its border. A constant on the right of <-> lets PostgreSQL walk the index in distance order.
-KNN_STEPS = {
-    "everywhere": """
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id
-    WHERE {where}
+# Step 1: the solutions' own index in distance order, each checked against the filters as it comes (a rare
+# type costs a longer walk of one index, not a probe per site walked). Inside an area, the walk is also bounded
+# by the area's farthest reach, so that an area holding fewer than `limit` matches ends it at its border
+# instead of across the whole country. A constant on the right of <-> lets PostgreSQL walk the index in
+# distance order.
+KNN_STEP = """
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id{area_join}
+    WHERE {where}{area_bound}
     ORDER BY s.position <-> {origin}
-    LIMIT {limit}""",
-    "area": """
-    SELECT site.geom::geography AS position FROM site
-    WHERE site.status = 'published'{area_bound}
-      AND EXISTS (SELECT 1 FROM solution s JOIN commune c ON c.code = site.commune_code
-                  WHERE s.site_id = site.id AND {where})
-    -- (Web Mercator stops at ±85°: the ordering point is clamped, step 2 stays exact)
-    ORDER BY site.geom_3857 <-> ST_Transform(ST_SetSRID(ST_MakePoint(
-        CAST(:lon AS float8), greatest(-85.0, least(85.0, CAST(:lat AS float8)))), 4326), 3857)
-    LIMIT {limit}""",
-}
+    LIMIT {limit}"""
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
 AREA_CONDITIONS = {
@@ -79,9 +69,9 @@ AREA_CONDITIONS = {
 }
 
 
-# The box (Web Mercator, widened by 2 km) of the area's outlines when results are limited to it: it bounds the
-# KNN walk, which would otherwise go on across the whole country when the area holds fewer than `limit`
-# matches (a rare type in a département). Sites lie inside their commune (checked on every save and import).
+# The box of the area's outlines, when results are limited to it. Sites lie inside their commune (checked on
+# every save and import), so no matching solution lies farther from the origin than the box's farthest corner
+# (a lat/lon box is farthest at a corner); the margins cover the box's widening (0.02°) and sphere vs spheroid.
 AREA_BOXES = {
     "commune": "SELECT ST_Extent(geom) FROM commune WHERE code = :area_code OR parent_code = :area_code",
     "postcode": "SELECT ST_Extent(geom) FROM commune WHERE :area_code = ANY(postcodes)",
@@ -89,8 +79,9 @@ AREA_BOXES = {
     "region": "SELECT ST_Extent(geom) FROM region WHERE code = :area_code",
 }
 AREA_BOUND = """
-      AND site.geom_3857 && coalesce(ST_Expand(ST_Transform(ST_SetSRID(({box})::geometry, 4326), 3857), 2000),
-                                     ST_MakeEnvelope(-20037508.34, -20048966.1, 20037508.34, 20048966.1, 3857))"""
+      AND ST_DWithin(s.position, {{origin}}, coalesce((
+          SELECT max(ST_Distance(corner.geom::geography, {{origin}})) * 1.01 + 1000
+          FROM ST_DumpPoints(ST_SetSRID(ST_Expand(({box}), 0.02)::geometry, 4326)) AS corner), 1e8), false)"""
 
 
 def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
@@ -101,11 +92,12 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     if query.radius_km is not None:
         where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
         binds["radius_m"] = query.radius_km * 1000
-    knn = KNN_STEPS["everywhere"]
+    knn = KNN_STEP.replace("{area_join}", "").replace("{area_bound}", "")
     if query.in_area:
         where.append(AREA_CONDITIONS[query.origin.kind])
         binds["area_code"] = query.origin.code
-        knn = KNN_STEPS["area"].replace("{area_bound}", AREA_BOUND.format(box=AREA_BOXES[query.origin.kind]))
+        knn = KNN_STEP.replace("{area_join}", " JOIN commune c ON c.code = site.commune_code").replace(
+            "{area_bound}", AREA_BOUND.format(box=AREA_BOXES[query.origin.kind]))
     if query.after is not None:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)

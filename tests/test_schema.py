@@ -44,18 +44,15 @@ def test_every_searched_geometry_has_a_gist_index(engine):
             "solution.position"} <= indexed
 
 
-@pytest.mark.parametrize("origin, in_area, index, order_by", [
-    (Point(4.83, 45.76), False, "idx_solution_position", 'Order By: ("position" <->'),
-    (Area("departement", "69"), True, "idx_site_geom_3857", "Order By: (geom_3857 <->"),
-])
-def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area, index, order_by):
+@pytest.mark.parametrize("origin, in_area", [(Point(4.83, 45.76), False), (Area("departement", "69"), True)])
+def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area):
     sql, binds = nearest_sql(NearestQuery(origin=origin, limit=10, in_area=in_area,
                                           filters=SolutionFilters(voies=("professionnelle",))))
     with engine.connect() as conn:
         plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
     # The index itself yields rows in distance order (no sort of every solution).
-    assert f"Index Scan using {index}" in plan
-    assert order_by in plan
+    assert "Index Scan using idx_solution_position" in plan
+    assert 'Order By: ("position" <->' in plan
 
 
 def test_a_solution_follows_its_site_when_the_site_moves(engine):
