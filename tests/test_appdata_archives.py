@@ -42,6 +42,16 @@ def live_tile(client, tileset: str, z: int, x: int, y: int) -> bytes | None:
     return response.data if response.status_code == 200 else None
 
 
+def assert_served_archive_is_live(client, name: str, tileset: str = "solutions") -> int:
+    """Every tile of the archive `name` as the app serves it equals the live endpoint's; returns their count."""
+    source = MemorySource(client.get(f"/tiles/archives/{name}.pmtiles").data)
+    count = 0
+    for (z, x, y), data in all_tiles(source):
+        assert gzip.decompress(data) == live_tile(client, tileset, z, x, y), (z, x, y)
+        count += 1
+    return count
+
+
 def http_reader(client, url: str) -> Reader:
     """A PMTiles reader that fetches the archive the way MapLibre's pmtiles protocol does: byte ranges."""
     def get_bytes(offset: int, length: int) -> bytes:
@@ -54,16 +64,11 @@ def http_reader(client, url: str) -> Reader:
 @pytest.mark.parametrize("tileset, area", [("solutions", BRETAGNE), ("basemap", CORSE)])
 def test_every_tile_of_the_archive_is_the_live_endpoints_tile(archive_app, tileset, area):
     client = archive_app.test_client()
-    url = f"/tiles/archives/{tileset}-{area.code}.pmtiles"
-    whole = client.get(url).data
+    whole = client.get(f"/tiles/archives/{tileset}-{area.code}.pmtiles").data
     assert whole[:7] == b"PMTiles"
-    source = MemorySource(whole)
-    header = Reader(source).header()
+    header = Reader(MemorySource(whole)).header()
     assert header["max_zoom"] == (14 if tileset == "solutions" else 12)
-    count = 0
-    for (z, x, y), data in all_tiles(source):
-        assert gzip.decompress(data) == live_tile(client, tileset, z, x, y), (z, x, y)
-        count += 1
+    count = assert_served_archive_is_live(client, f"{tileset}-{area.code}", tileset)
     assert count == header["addressed_tiles_count"] > 20
 
 
@@ -145,10 +150,7 @@ def test_a_refresh_rebuilds_only_the_archives_whose_area_changed(fresh_database_
         with engine.connect() as conn:
             rebuilt = archives.refresh(conn, settings, areas, ("solutions",))
         assert [a.name for a in rebuilt] == ["solutions-53"]
-        client = app.test_client()
-        source = MemorySource(client.get("/tiles/archives/solutions-53.pmtiles").data)
-        for (z, x, y), data in all_tiles(source):
-            assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
+        assert_served_archive_is_live(app.test_client(), "solutions-53")
     finally:
         dispose_app(app)
 
@@ -189,9 +191,6 @@ def test_the_refresher_builds_every_archive_then_only_what_changed(database_url,
         again = []
         assert refresh.refresh(engine, settings, with_bundles=False, log=again.append)
         assert again == []
-        client = app.test_client()
-        source = MemorySource(client.get("/tiles/archives/solutions-FR.pmtiles").data)
-        for (z, x, y), data in all_tiles(source):
-            assert gzip.decompress(data) == live_tile(client, "solutions", z, x, y), (z, x, y)
+        assert_served_archive_is_live(app.test_client(), "solutions-FR")
     finally:
         dispose_app(app)
