@@ -2,8 +2,9 @@
 
 A unit of work is one transaction around one request or one command: `transaction()` commits when its block
 ends normally and rolls back on any error. Core functions take the connection they are given and never commit.
-Public reads use `read_only()`: single statements outside any transaction (BEGIN and ROLLBACK would cost two
-round trips each). The web layer holds one of each per request (web/connection.py)."""
+Public reads run outside any transaction (BEGIN and ROLLBACK would cost two round trips each), on connections of
+a pool created in autocommit (`Databases.reads`, or the replica). The web layer holds one connection per request
+(web/connection.py)."""
 from __future__ import annotations
 
 import contextlib

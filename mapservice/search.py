@@ -19,15 +19,22 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
                                            "'departement_code', c.departement_code, 'academie_code', c.academie_code)")
 
 # Two steps:
-#  1. a KNN walk (<->) of a GiST index finds `limit` matching solutions near the origin: cheap, and nearly the
-#     nearest by true distance (see KNN_STEPS);
+#  1. a KNN walk (<->) of the solutions' GiST index finds `limit` matching solutions near the origin, each
+#     checked against the filters as it comes (a rare type costs a longer walk of one index, not a probe per
+#     site). Inside an area, the walk is also bounded by the area's farthest reach ({area_bound}), so that an
+#     area holding fewer than `limit` matches ends it at its border instead of across the whole country;
 #  2. every matching solution within 1 % more than the farthest of those solutions' true distances is ranked
 #     on the WGS84 spheroid (GiST index of solution.position).
 # Step 1 only bounds the search: at least `limit` matching solutions lie within that distance, so step 2
 # returns exactly the `limit` nearest by true distance, ties broken by id. {where} holds the filters, the
 # visibility, the optional radius, area and page cursor, and is the same in both steps.
 NEAREST_SOLUTIONS = """
-WITH knn AS ({knn}
+WITH knn AS (
+    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id{area_join}
+    WHERE {where}{area_bound}
+    -- a constant on the right of <-> lets PostgreSQL walk the index in distance order
+    ORDER BY s.position <-> {origin}
+    LIMIT {limit}
 ), reach AS (
     SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
@@ -49,17 +56,6 @@ LIMIT {limit}
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
-# Step 1: the solutions' own index in distance order, each checked against the filters as it comes (a rare
-# type costs a longer walk of one index, not a probe per site walked). Inside an area, the walk is also bounded
-# by the area's farthest reach, so that an area holding fewer than `limit` matches ends it at its border
-# instead of across the whole country. A constant on the right of <-> lets PostgreSQL walk the index in
-# distance order.
-KNN_STEP = """
-    SELECT s.position FROM solution s JOIN site ON site.id = s.site_id{area_join}
-    WHERE {where}{area_bound}
-    ORDER BY s.position <-> {origin}
-    LIMIT {limit}"""
-
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
 AREA_CONDITIONS = {
     "commune": "(c.code = :area_code OR c.parent_code = :area_code)",
@@ -78,10 +74,10 @@ AREA_BOXES = {
     "departement": "SELECT ST_Extent(geom) FROM departement WHERE code = :area_code",
     "region": "SELECT ST_Extent(geom) FROM region WHERE code = :area_code",
 }
-AREA_BOUND = """
-      AND ST_DWithin(s.position, {{origin}}, coalesce((
-          SELECT max(ST_Distance(corner.geom::geography, {{origin}})) * 1.01 + 1000
-          FROM ST_DumpPoints(ST_SetSRID(ST_Expand(({box}), 0.02)::geometry, 4326)) AS corner), 1e8), false)"""
+AREA_BOUND = f"""
+      AND ST_DWithin(s.position, {ORIGIN}, coalesce((
+          SELECT max(ST_Distance(corner.geom::geography, {ORIGIN})) * 1.01 + 1000
+          FROM ST_DumpPoints(ST_SetSRID(ST_Expand(({{box}}), 0.02)::geometry, 4326)) AS corner), 1e8), false)"""
 
 
 def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
@@ -92,18 +88,19 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     if query.radius_km is not None:
         where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
         binds["radius_m"] = query.radius_km * 1000
-    knn = KNN_STEP.replace("{area_join}", "").replace("{area_bound}", "")
+    area_join = area_bound = ""
     if query.in_area:
         where.append(AREA_CONDITIONS[query.origin.kind])
         binds["area_code"] = query.origin.code
-        knn = KNN_STEP.replace("{area_join}", " JOIN commune c ON c.code = site.commune_code").replace(
-            "{area_bound}", AREA_BOUND.format(box=AREA_BOXES[query.origin.kind]))
+        area_join = " JOIN commune c ON c.code = site.commune_code"
+        area_bound = AREA_BOUND.format(box=AREA_BOXES[query.origin.kind])
     if query.after is not None:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
-    return (NEAREST_SOLUTIONS.replace("{knn}", knn).format(
-        where=" AND ".join(where), origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
-        limit=int(query.limit)), binds)
+    return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), area_join=area_join, area_bound=area_bound,
+                                     origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
+                                     limit=int(query.limit)),
+            binds)
 
 
 def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> list[dict]:

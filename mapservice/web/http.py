@@ -5,8 +5,6 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask_cors import CORS
 
 
-
-
 def cacheable(response: Response) -> Response:
     """Successful reads get a weak ETag (the same for the gzip and the plain body, which Flask-Compress leaves
     alone), Cache-Control, and a 304 when the client already has them."""
