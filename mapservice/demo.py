@@ -157,7 +157,7 @@ def load_demo(conn: Connection, force: bool = False, log: Callable[[str], None] 
     _load_example_platforms(cur)
     datasets.record(conn, "demo", version)
     datasets.analyze(conn, "site", "solution", "psad_platform", "psad_platform_commune", "foquale_network",
-                     "site_summary", "site_cell", "site_type_cell")
+                     "site_summary", "site_cell", "site_profile_cell", "site_class_cell")
     for school in unplaced[:10]:
         log(f"  not placed: {school['uai']} {school['name']} ({school['zip_code']} {school['city']})")
     result = datasets.counts(conn)

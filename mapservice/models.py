@@ -440,27 +440,61 @@ site_summary = Table(
     Column("vacancy", Boolean, nullable=False),
     Column("vacant_places", BigInteger),
     Column("last_checked_at", DateTime(timezone=True)),
+    Column("offered", BigInteger, nullable=False),  # the bits of its solutions' classes (solution_class)
+    Column("vacant", BigInteger, nullable=False),  # the same for those with places vacant
+    Column("class_bits", ARRAY(SmallInteger), nullable=False),
+    Column("class_solutions", ARRAY(Integer), nullable=False),
+    Column("class_vacant_solutions", ARRAY(Integer), nullable=False),
     Index("ix_site_summary_cell", "cx", "cy"),
 )
 
+# The classes of solutions the map page's filters tell apart (migration 0011): one bit each.
+solution_class = Table(
+    "solution_class",
+    Base.metadata,
+    Column("bit", SmallInteger, primary_key=True, autoincrement=False),
+    Column("type", Text, nullable=False),
+    Column("voie", Text),
+    Column("service_civique_formula", Text),
+    Column("key", Text, nullable=False, unique=True),
+    CheckConstraint("bit BETWEEN 0 AND 62", name="bit"),
+)
 
-def _cell_table(name: str, per_type: bool, delta: bool) -> Table:
-    """A table of the cluster pyramid (the cells, or the deltas not yet added into them)."""
-    key = ["level", "type", "cx", "cy"] if per_type else ["level", "cx", "cy"]
-    columns = [Column("level", SmallInteger, nullable=False)]
-    columns += [Column("type", Text, nullable=False)] if per_type else []
-    columns += [Column(c, Integer, nullable=False) for c in ("cx", "cy", "sites", "solutions", "vacant_sites")]
-    columns += [Column(c, BigInteger, nullable=False) for c in ("sum_x_cm", "sum_y_cm", "id_sum")]
-    columns += [] if per_type else [Column(f"n_{t}", Integer, nullable=False) for t in SOLUTION_TYPES]
+
+def _pyramid_table(name: str, key: list[Column], columns: list[Column], delta: bool) -> Table:
+    """A table of a cluster pyramid (the cells, or the deltas not yet added into them)."""
     table = name + ("_delta" if delta else "")
-    keyed = Index(f"ix_{table}_cell", *key) if delta else PrimaryKeyConstraint(*key)
-    return Table(table, Base.metadata, *columns, keyed)
+    names = ["level", "cx", "cy"] + [c.name for c in key]
+    keyed = Index(f"ix_{table}_cell", *names) if delta else PrimaryKeyConstraint(*names)
+    return Table(table, Base.metadata, Column("level", SmallInteger, nullable=False),
+                 Column("cx", Integer, nullable=False), Column("cy", Integer, nullable=False), *key, *columns, keyed)
 
 
-site_cell = _cell_table("site_cell", per_type=False, delta=False)
-site_cell_delta = _cell_table("site_cell", per_type=False, delta=True)
-site_type_cell = _cell_table("site_type_cell", per_type=True, delta=False)
-site_type_cell_delta = _cell_table("site_type_cell", per_type=True, delta=True)
+def _site_cell(delta: bool) -> Table:
+    """The unfiltered map's pyramid (migration 0006)."""
+    columns = [Column(c, Integer, nullable=False) for c in ("sites", "solutions", "vacant_sites")]
+    columns += [Column(c, BigInteger, nullable=False) for c in ("sum_x_cm", "sum_y_cm", "id_sum")]
+    columns += [Column(f"n_{t}", Integer, nullable=False) for t in SOLUTION_TYPES]
+    return _pyramid_table("site_cell", [], columns, delta)
+
+
+def _site_profile_cell(delta: bool) -> Table:
+    """The sites of a cell per (offered, vacant) classes (migration 0011)."""
+    key = [Column("offered", BigInteger, nullable=False), Column("vacant", BigInteger, nullable=False)]
+    columns = [Column("sites", Integer, nullable=False)]
+    columns += [Column(c, BigInteger, nullable=False) for c in ("sum_x_cm", "sum_y_cm", "id_sum")]
+    return _pyramid_table("site_profile_cell", key, columns, delta)
+
+
+def _site_class_cell(delta: bool) -> Table:
+    """The solutions of a cell per class (migration 0011)."""
+    columns = [Column(c, Integer, nullable=False) for c in ("solutions", "vacant_solutions")]
+    return _pyramid_table("site_class_cell", [Column("class", SmallInteger, nullable=False)], columns, delta)
+
+
+site_cell, site_cell_delta = _site_cell(delta=False), _site_cell(delta=True)
+site_profile_cell, site_profile_cell_delta = _site_profile_cell(delta=False), _site_profile_cell(delta=True)
+site_class_cell, site_class_cell_delta = _site_class_cell(delta=False), _site_class_cell(delta=True)
 
 
 # -- The bimonthly report (migration 0007) --------------------------------------------------------------

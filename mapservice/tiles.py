@@ -179,14 +179,49 @@ WITH cells AS (
 ), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT id_sum FROM cells WHERE sites = 1)") + ")" \
     + CLUSTER_LAYERS
 
-# Clustering zooms, filtered on one type and nothing else: the same from the per-type pyramid.
-TYPE_PYRAMID_TILE = """
-WITH cells AS (
-    SELECT cx, cy, sites, solutions, vacant_sites, sum_x_cm, sum_y_cm, id_sum,
-           """ + ", ".join(f"CASE WHEN type = '{code}' THEN sites ELSE 0 END AS n_{code}" for code in SOLUTION_TYPES) + """
-    FROM site_type_cell_live
-    WHERE level = :z + 3 AND type = :f_type AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
-), lone AS ({source})""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
+# Clustering zooms, filtered the way the map page filters (types, voies, formulas, places vacant): the cells
+# of the tile added up from the pyramid's groups of sites whose classes meet the filters' (site_profile_cell)
+# and the solutions of the kept classes (site_class_cell), migration 0011. A site passes when one of its
+# solutions' classes is kept (`offered`), or, with places vacant asked, one of those with places vacant
+# (`vacant`); only the solutions of kept classes count, and so only they make a site « vacant » or count it
+# for a type.
+PAGE_FILTERS = ("types", "voies", "formulas", "has_vacancy")
+PROFILE_TILE = """
+WITH kept AS (
+    SELECT coalesce(bit_or(1::bigint << k.bit), 0) AS mask, array_agg(k.bit) AS bits,
+           """ + ", ".join(f"coalesce(bit_or(1::bigint << k.bit) FILTER (WHERE k.type = '{code}'), 0) AS m_{code}"
+                           for code in SOLUTION_TYPES) + """
+    FROM solution_class k WHERE {classes}
+), groups AS (
+    SELECT g.cx, g.cy, g.sites, g.sum_x_cm, g.sum_y_cm, g.id_sum, g.{matched} & kept.mask AS passed,
+           g.vacant & kept.mask AS vacant
+    FROM site_profile_cell_live g, kept
+    WHERE g.level = :z + 3 AND g.cx BETWEEN :x * 8 AND :x * 8 + 7 AND g.cy BETWEEN :y * 8 AND :y * 8 + 7
+      AND g.{matched} & kept.mask <> 0
+), solutions AS (
+    SELECT c.cx, c.cy, sum(c.{solutions})::bigint AS solutions
+    FROM site_class_cell_live c, kept
+    WHERE c.level = :z + 3 AND c.cx BETWEEN :x * 8 AND :x * 8 + 7 AND c.cy BETWEEN :y * 8 AND :y * 8 + 7
+      AND c.class = ANY(kept.bits)
+    GROUP BY c.cx, c.cy
+), cells AS (
+    SELECT g.cx, g.cy, sum(g.sites)::int AS sites, sum(g.sum_x_cm) AS sum_x_cm, sum(g.sum_y_cm) AS sum_y_cm,
+           sum(g.id_sum) AS id_sum, min(s.solutions) AS solutions,
+           coalesce(sum(g.sites) FILTER (WHERE g.vacant <> 0), 0)::int AS vacant_sites,
+           """ + ", ".join(f"coalesce(sum(g.sites) FILTER (WHERE g.passed & kept.m_{code} <> 0), 0) AS n_{code}"
+                           for code in SOLUTION_TYPES) + """
+    FROM groups g JOIN solutions s USING (cx, cy), kept
+    GROUP BY g.cx, g.cy
+), lone AS ({{source}})""" + CLUSTER_LAYERS.replace("{", "{{{{").replace("}", "}}}}")
+
+
+def _kept_classes(filters: SolutionFilters) -> str:
+    """The condition on solution_class k of the classes the filters keep (with solution_filter_sql's binds)."""
+    conditions = [f"k.{column} = ANY(:{bind})" for values, column, bind in (
+        (filters.types, "type", "f_types"), (filters.voies, "voie", "f_voies"),
+        (filters.formulas, "service_civique_formula", "f_formulas")) if values]
+    return " AND ".join(conditions) or "true"
+
 
 # Clustering zooms with other filters: the sites of the tile are placed in the cells of a grid aligned on it; a
 # point belongs to the cell (and tile) whose west and north edges it lies on or after, so that tiles never
@@ -238,9 +273,17 @@ def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) 
         return SITES_TILE.format(source=source), binds
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
         return PYRAMID_TILE, {}
-    if z <= PYRAMID_MAX_ZOOM and len(filters.types) == 1 and filters == SolutionFilters(types=filters.types):
+    if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters(**{f: getattr(filters, f) for f in PAGE_FILTERS}):
         source, binds = _sites(filters, "site.id IN (SELECT id_sum FROM cells WHERE sites = 1)")
-        return TYPE_PYRAMID_TILE.format(source=source), {**binds, "f_type": filters.types[0]}
+        vacant = filters.has_vacancy
+        sql = PROFILE_TILE.format(classes=_kept_classes(filters), matched="vacant" if vacant else "offered",
+                                  solutions="vacant_solutions" if vacant else "solutions")
+        return sql.format(source=source), binds
+    return clustered_tile_from_rows_sql(filters)
+
+
+def clustered_tile_from_rows_sql(filters: SolutionFilters) -> tuple[str, dict]:
+    """The SQL of a clustered tile that reads the rows of every site of the tile (any filters), and its binds."""
     source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
     return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
 

@@ -76,8 +76,8 @@ def assert_tiles_match_rows(client, engine, lon: float, lat: float) -> None:
 def assert_pyramid_is_exact(engine) -> None:
     """The pyramid and summaries the triggers keep equal those rebuilt from the rows."""
     def pyramid(conn):
-        return [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")).all()
-                for table in ("site_cell_live", "site_type_cell_live", "site_summary")]
+        return [conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5")).all()
+                for table in ("site_cell_live", "site_profile_cell_live", "site_class_cell_live", "site_summary")]
 
     with engine.connect() as conn:  # the rebuild is rolled back
         kept = pyramid(conn)

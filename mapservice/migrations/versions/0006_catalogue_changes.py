@@ -123,30 +123,7 @@ CREATE VIEW {name}_live AS
 """
 
 
-# What the map shows when no filter applies (see 0003): one row per published site offering a published
-# solution, with per type of its solutions their number and whether one has places vacant (what the site adds
-# to the per-type pyramid).
-SUMMARIES = f"""
-CREATE TABLE site_summary (
-    id bigint PRIMARY KEY,
-    geom_3857 geometry(Point, 3857) NOT NULL,
-    cx integer NOT NULL,  -- the level-{TOP} cell
-    cy integer NOT NULL,
-    name text NOT NULL,
-    kind text NOT NULL,
-    precision text NOT NULL,
-    is_example boolean NOT NULL,
-    types text[] NOT NULL,  -- offered, in the order of the nomenclature
-    type_solutions integer[] NOT NULL,  -- per type of `types`: its published solutions
-    type_vacancy boolean[] NOT NULL,  -- per type of `types`: one of them has places vacant
-    solutions integer NOT NULL,
-    vacancy boolean NOT NULL,
-    vacant_places bigint,
-    last_checked_at timestamptz
-);
-CREATE INDEX idx_site_summary_geom_3857 ON site_summary USING gist (geom_3857);
-CREATE INDEX ix_site_summary_cell ON site_summary (cx, cy);
-
+SUMMARY_SOURCE = f"""
 -- The summaries computed from the rows; a condition on id selects the sites before their solutions are read.
 CREATE VIEW site_summary_source AS
     SELECT site.id, site.geom_3857,
@@ -171,7 +148,33 @@ CREATE VIEW site_summary_source AS
         ) per_type
     ) t
     WHERE site.status = 'published' AND t.types IS NOT NULL;
-""" + _cell_tables("site_cell", per_type=False) + _cell_tables("site_type_cell", per_type=True) \
+"""
+
+
+# What the map shows when no filter applies (see 0003): one row per published site offering a published
+# solution, with per type of its solutions their number and whether one has places vacant (what the site adds
+# to the per-type pyramid).
+SUMMARIES = f"""
+CREATE TABLE site_summary (
+    id bigint PRIMARY KEY,
+    geom_3857 geometry(Point, 3857) NOT NULL,
+    cx integer NOT NULL,  -- the level-{TOP} cell
+    cy integer NOT NULL,
+    name text NOT NULL,
+    kind text NOT NULL,
+    precision text NOT NULL,
+    is_example boolean NOT NULL,
+    types text[] NOT NULL,  -- offered, in the order of the nomenclature
+    type_solutions integer[] NOT NULL,  -- per type of `types`: its published solutions
+    type_vacancy boolean[] NOT NULL,  -- per type of `types`: one of them has places vacant
+    solutions integer NOT NULL,
+    vacancy boolean NOT NULL,
+    vacant_places bigint,
+    last_checked_at timestamptz
+);
+CREATE INDEX idx_site_summary_geom_3857 ON site_summary USING gist (geom_3857);
+CREATE INDEX ix_site_summary_cell ON site_summary (cx, cy);
+""" + SUMMARY_SOURCE + _cell_tables("site_cell", per_type=False) + _cell_tables("site_type_cell", per_type=True) \
     + _live_view("site_cell", per_type=False) + _live_view("site_type_cell", per_type=True)
 
 # What one summary row `p` adds to its cells; two rows equal on these add the same.
@@ -194,8 +197,8 @@ def _explode(table: str, source: str, columns: list[str], per_type: bool) -> str
         GROUP BY lvl, {typed}c.cx >> ({TOP} - lvl), c.cy >> ({TOP} - lvl)"""
 
 
-def _fold(table: str, key: str, columns: list[str]) -> str:
-    """The committed deltas of `table` added into it; the cells left with no site removed."""
+def _fold(table: str, key: str, columns: list[str], count: str = "sites") -> str:
+    """The committed deltas of `table` added into it; the cells left with no site (`count` 0) removed."""
     keys = key.split(", ")
     updates = ", ".join(f"{c} = t.{c} + excluded.{c}" for c in columns)
     return f"""WITH moved AS (DELETE FROM {table}_delta RETURNING *),
@@ -203,9 +206,9 @@ def _fold(table: str, key: str, columns: list[str]) -> str:
     folded AS (
         INSERT INTO {table} AS t SELECT * FROM summed
         ON CONFLICT ({key}) DO UPDATE SET {updates}
-        RETURNING {key}, sites
+        RETURNING {key}, {count}
     )
-    SELECT n + count(*), {", ".join(f"array_agg({k}) FILTER (WHERE sites = 0)" for k in keys)}
+    SELECT n + count(*), {", ".join(f"array_agg({k}) FILTER (WHERE {count} = 0)" for k in keys)}
     INTO n, {", ".join(f"empty_{k}" for k in keys)} FROM folded;
     DELETE FROM {table} t USING unnest({", ".join(f"empty_{k}" for k in keys)}) AS e({key})
     WHERE ({", ".join(f"t.{k}" for k in keys)}) = ({", ".join(f"e.{k}" for k in keys)});"""
