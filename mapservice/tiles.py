@@ -192,21 +192,21 @@ WITH kept AS (
            """ + ", ".join(f"coalesce(bit_or(1::bigint << k.bit) FILTER (WHERE k.type = '{code}'), 0) AS m_{code}"
                            for code in SOLUTION_TYPES) + """
     FROM solution_class k WHERE {classes}
-), groups AS (
+), groups AS MATERIALIZED (  -- read once: the views' estimates are poor and would have them re-read per row
     SELECT g.cx, g.cy, g.sites, g.sum_x_cm, g.sum_y_cm, g.id_sum, g.{matched} & kept.mask AS passed,
            g.vacant & kept.mask AS vacant
     FROM site_profile_cell_live g, kept
     WHERE g.level = :z + 3 AND g.cx BETWEEN :x * 8 AND :x * 8 + 7 AND g.cy BETWEEN :y * 8 AND :y * 8 + 7
       AND g.{matched} & kept.mask <> 0
-), solutions AS (
+), solutions AS MATERIALIZED (
     SELECT c.cx, c.cy, sum(c.{solutions})::bigint AS solutions
     FROM site_class_cell_live c, kept
     WHERE c.level = :z + 3 AND c.cx BETWEEN :x * 8 AND :x * 8 + 7 AND c.cy BETWEEN :y * 8 AND :y * 8 + 7
       AND c.class = ANY(kept.bits)
     GROUP BY c.cx, c.cy
 ), cells AS (
-    SELECT g.cx, g.cy, sum(g.sites)::int AS sites, sum(g.sum_x_cm) AS sum_x_cm, sum(g.sum_y_cm) AS sum_y_cm,
-           sum(g.id_sum) AS id_sum, min(s.solutions) AS solutions,
+    SELECT g.cx, g.cy, sum(g.sites)::int AS sites, sum(g.sum_x_cm)::bigint AS sum_x_cm,
+           sum(g.sum_y_cm)::bigint AS sum_y_cm, sum(g.id_sum)::bigint AS id_sum, min(s.solutions) AS solutions,
            coalesce(sum(g.sites) FILTER (WHERE g.vacant <> 0), 0)::int AS vacant_sites,
            """ + ", ".join(f"coalesce(sum(g.sites) FILTER (WHERE g.passed & kept.m_{code} <> 0), 0) AS n_{code}"
                            for code in SOLUTION_TYPES) + """
