@@ -4,6 +4,8 @@ Two tilesets:
 - `solutions`: the published sites that offer at least one published solution passing the search filters.
   Up to `tile_cluster_max_zoom` they are gathered per cell of a grid aligned on the tile (so a cluster never
   straddles two tiles and counts exactly the sites of its cell); a cell holding a single site shows the site.
+  From there to CITY_CLUSTERS_MAX_ZOOM only the cells holding more than DENSE_CELL_SITES sites are gathered
+  (the other cells show their sites), so that a city tile stays light whatever the size of the catalogue.
   Deeper, every site is a feature, up to `tile_max_features` per tile.
 - `basemap`: régions, académies, départements (outlines and labels), communes from z9, from the reference
   geography, simplified per zoom band in the materialized views of migration 0003.
@@ -161,23 +163,42 @@ SELECT coalesce((SELECT ST_AsMVT(c, 'clusters', {EXTENT}, 'geom') FROM (
                                                      cells.sum_y_cm / 100.0 / cells.sites), 3857),
                             ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom,
                cells.sites AS count, cells.solutions, cells.vacant_sites, {TYPE_COLUMNS}
-        FROM cells WHERE cells.sites > 1 ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
+        FROM cells WHERE cells.sites > :dense ORDER BY cells.cy, cells.cx LIMIT :max_features) c), '')
     || coalesce((SELECT ST_AsMVT(t, 'sites', {EXTENT}, 'geom', 'id') FROM (
         SELECT ST_AsMVTGeom(p.geom, ST_TileEnvelope(:z, :x, :y), {EXTENT}, 0, false) AS geom, {SITE_COLUMNS}
         FROM lone p ORDER BY p.id LIMIT :max_features) t), '')
     AS mvt
 """
 
+# Past `cluster_max_zoom`, up to CITY_CLUSTERS_MAX_ZOOM, a cell gathers its sites only when it holds more than
+# DENSE_CELL_SITES (:dense; 1 up to `cluster_max_zoom`). 16 sites in a 64 px cell (1.2 km at z12) is more
+# than a real city centre holds, and caps a tile at ~1,000 sites: at 1M sites a z12 tile of Paris held 12,700.
+CITY_CLUSTERS_MAX_ZOOM = 13
+DENSE_CELL_SITES = 16
+
+
+def clusters_max_zoom(cluster_max_zoom: int) -> int:
+    """The deepest zoom whose tiles may hold clusters."""
+    return max(cluster_max_zoom, CITY_CLUSTERS_MAX_ZOOM)
+
+
 # Clustering zooms, no filter: the cells of the tile come ready from the pyramid site_cell_live (migrations
-# 0003, 0006), where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 14. A cell's id_sum
-# is the sum of its sites' ids: the id of its site when it holds one.
-PYRAMID_MAX_ZOOM = 11
+# 0003, 0006, 0011), where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 16. A cell's
+# id_sum is the sum of its sites' ids: the id of its site when it holds one. The sites of a cell holding a
+# few are read by their level-16 cell (site_summary's cx, cy).
+PYRAMID_MAX_ZOOM = 13
+PYRAMID_TOP_LEVEL = 16
+LONE_IDS = f"""SELECT id_sum FROM cells WHERE sites = 1
+    UNION ALL
+    SELECT s.id FROM cells c JOIN site_summary s
+        ON s.cx BETWEEN c.cx << ({PYRAMID_TOP_LEVEL} - (:z + 3)) AND ((c.cx + 1) << ({PYRAMID_TOP_LEVEL} - (:z + 3))) - 1
+       AND s.cy BETWEEN c.cy << ({PYRAMID_TOP_LEVEL} - (:z + 3)) AND ((c.cy + 1) << ({PYRAMID_TOP_LEVEL} - (:z + 3))) - 1
+    WHERE c.sites BETWEEN 2 AND :dense"""
 PYRAMID_TILE = """
 WITH cells AS (
     SELECT * FROM site_cell_live
     WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
-), lone AS (""" + ALL_SITES.format(sites="site.id IN (SELECT id_sum FROM cells WHERE sites = 1)") + ")" \
-    + CLUSTER_LAYERS
+), lone AS (""" + ALL_SITES.format(sites=f"site.id IN ({LONE_IDS})") + ")" + CLUSTER_LAYERS
 
 # Clustering zooms, filtered the way the map page filters (types, voies, formulas, places vacant): the cells
 # of the tile added up from the pyramid's groups of sites whose classes meet the filters' (site_profile_cell)
@@ -243,7 +264,7 @@ WITH grid AS (
     WHERE cx BETWEEN 0 AND :grid - 1 AND cy BETWEEN 0 AND :grid - 1
     GROUP BY cx, cy
 ), lone AS (
-    SELECT placed.* FROM placed JOIN cells ON cells.id_sum = placed.id AND cells.sites = 1
+    SELECT placed.* FROM placed JOIN cells USING (cx, cy) WHERE cells.sites <= :dense
 )""" + CLUSTER_LAYERS.replace("{", "{{").replace("}", "}}")
 
 # Deeper zooms: every site, with those within the buffer so that symbols crossing the edge are whole.
@@ -268,24 +289,27 @@ def _sites(filters: SolutionFilters, sites: str) -> tuple[str, dict]:
 
 def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) -> tuple[str, dict]:
     """The SQL of a solutions tile and its bind parameters (besides z, x, y, today, max_features)."""
-    if z > cluster_max_zoom:
+    if z > clusters_max_zoom(cluster_max_zoom):
         source, binds = _sites(filters, f"site.geom_3857 && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})")
         return SITES_TILE.format(source=source), binds
+    dense = 1 if z <= cluster_max_zoom else DENSE_CELL_SITES
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
-        return PYRAMID_TILE, {}
+        return PYRAMID_TILE, {"dense": dense}
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters(**{f: getattr(filters, f) for f in PAGE_FILTERS}):
-        source, binds = _sites(filters, "site.id IN (SELECT id_sum FROM cells WHERE sites = 1)")
+        source, binds = _sites(filters, f"site.id IN ({LONE_IDS})")
         vacant = filters.has_vacancy
         sql = PROFILE_TILE.format(classes=_kept_classes(filters), matched="vacant" if vacant else "offered",
                                   solutions="vacant_solutions" if vacant else "solutions")
-        return sql.format(source=source), binds
-    return clustered_tile_from_rows_sql(filters)
+        return sql.format(source=source), {**binds, "dense": dense}
+    return clustered_tile_from_rows_sql(filters, dense)
 
 
-def clustered_tile_from_rows_sql(filters: SolutionFilters) -> tuple[str, dict]:
-    """The SQL of a clustered tile that reads the rows of every site of the tile (any filters), and its binds."""
+def clustered_tile_from_rows_sql(filters: SolutionFilters, dense: int) -> tuple[str, dict]:
+    """The SQL of a clustered tile that reads the rows of every site of the tile (any filters), and its binds;
+    cells of more than `dense` sites are gathered."""
     source, binds = _sites(filters, "site.geom_3857 && ST_TileEnvelope(:z, :x, :y)")
-    return CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS), {**binds, "grid": CLUSTER_GRID}
+    return (CLUSTERED_TILE.format(source=source, type_counts=TYPE_COUNTS),
+            {**binds, "grid": CLUSTER_GRID, "dense": dense})
 
 
 def _area_layer(layer: str, minzoom: int = 0) -> str:
@@ -344,8 +368,9 @@ def tiles_around(x: float, y: float, zooms: range, margin_units: int) -> set[tup
 def solutions_tiles_touched(x: float, y: float, cluster_max_zoom: int) -> set[tuple[int, int, int]]:
     """The solutions tiles whose content can depend on a site at (x, y): at clustering zooms the tile holding
     it (clusters take only the sites of their own tile), deeper also the tiles whose buffer reaches it."""
-    return (tiles_around(x, y, range(0, cluster_max_zoom + 1), 0)
-            | tiles_around(x, y, range(cluster_max_zoom + 1, SOLUTIONS_MAXZOOM + 1), BUFFER))
+    deepest = clusters_max_zoom(cluster_max_zoom)
+    return (tiles_around(x, y, range(0, deepest + 1), 0)
+            | tiles_around(x, y, range(deepest + 1, SOLUTIONS_MAXZOOM + 1), BUFFER))
 
 
 # -- cache -------------------------------------------------------------------------------------------------

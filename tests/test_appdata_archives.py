@@ -117,7 +117,8 @@ def test_the_archive_looks_at_every_tile_where_the_live_sql_finds_a_site(engine,
         candidates = archives.candidate_tiles(conn, "solutions", area, 14, cluster_max_zoom=11)
         for z in range(0, 15):
             expected = set(map(tuple, conn.execute(text(TILES_WITH_A_SITE.format(area_row=AREA_ROW[area.kind])), {
-                "z": z, "margin": 0 if z <= 11 else tiles.BUFFER, "code": area.code}).all()))
+                "z": z, "margin": 0 if z <= tiles.clusters_max_zoom(11) else tiles.BUFFER,
+                "code": area.code}).all()))
             assert {(x, y) for cz, x, y in candidates if cz == z} == expected, z
 
 

@@ -56,13 +56,14 @@ def test_absolute_urls_name_the_forwarded_host_when_behind_a_proxy(cors_client, 
 
 def test_tilejson_gives_the_clusters_last_zoom_as_cut(client, database_url):
     layers = {layer["id"]: layer for layer in client.get("/tiles/solutions.json").get_json()["vector_layers"]}
-    assert layers["clusters"]["maxzoom"] == 11 and layers["sites"]["maxzoom"] == 16
-    app = make_test_app(database_url, tiles={"cluster_max_zoom": 9})
+    # every cell of 2 sites or more is a cluster up to z11, a dense cell up to z13 (city tiles)
+    assert layers["clusters"]["maxzoom"] == 13 and layers["sites"]["maxzoom"] == 16
+    app = make_test_app(database_url, tiles={"cluster_max_zoom": 14})
     try:
         layers = {layer["id"]: layer for layer in app.test_client().get("/tiles/solutions.json").get_json()["vector_layers"]}
-        assert layers["clusters"]["maxzoom"] == 9
+        assert layers["clusters"]["maxzoom"] == 14
         style = app.test_client().get("/tiles/style.json").get_json()
-        assert {layer["id"]: layer.get("maxzoom") for layer in style["layers"]}["clusters"] == 10  # exclusive
+        assert {layer["id"]: layer.get("maxzoom") for layer in style["layers"]}["clusters"] == 15  # exclusive
     finally:
         dispose_app(app)
 

@@ -138,6 +138,34 @@ def test_clusters_count_exactly_the_published_sites_inside_the_tile(client, engi
         check_clusters(tile, expected)
 
 
+def test_a_city_tile_gathers_only_the_sites_of_its_dense_cells(fresh_client, fresh_engine):
+    """At z12–13 a cell holding more than DENSE_CELL_SITES sites (here 30 missions within 10 m of Lyon's
+    town hall) is a cluster, and every other site of the tile is drawn; from z14 every site is drawn."""
+    with fresh_engine.begin() as conn:
+        conn.execute(text("""
+            WITH new_sites AS (
+                INSERT INTO site (name, kind, commune_code, geom, position_precision, status, source)
+                SELECT 'Exemple — antenne ' || n, 'mission_locale', code,
+                       ST_Translate(town_hall, 0.0001 * cos(n), 0.0001 * sin(n)), 'address', 'published', 'manual'
+                FROM commune, generate_series(1, 30) AS n WHERE code = '69381' RETURNING id)
+            INSERT INTO solution (site_id, type, title, status, source, position)
+            SELECT id, 'mission_locale', 'Accompagnement', 'published', 'manual', 'POINT(0 0)' FROM new_sites"""))
+        town_hall = conn.execute(text("SELECT ST_X(town_hall), ST_Y(town_hall) FROM commune WHERE code = '69381'")).one()
+    sites = published_sites(fresh_engine)
+    for z in (12, 13):
+        _, x, y = tile_of(*town_hall, z)
+        tile = decode(get_tile(fresh_client, z, x, y))
+        check_clusters(tile, sites_in_tile(sites, z, x, y))
+        assert all(c["properties"]["count"] > tiles.DENSE_CELL_SITES for c in features(tile, "clusters"))
+        assert max(c["properties"]["count"] for c in features(tile, "clusters")) >= 30
+        assert features(tile, "sites")  # the sparser cells show their sites
+    _, x, y = tile_of(*town_hall, 14)
+    tile = decode(get_tile(fresh_client, 14, x, y))
+    assert "clusters" not in tile
+    drawn = {f["id"] for f in features(tile, "sites") if inside(*f["geometry"]["coordinates"])}
+    assert drawn == set(sites_in_tile(sites, 14, x, y))
+
+
 def test_a_national_view_is_a_few_kilobytes(client):
     for x, y in ((15, 10), (16, 11), (15, 11)):  # z5 tiles covering mainland France
         response = get_tile(client, 5, x, y, **{"Accept-Encoding": "gzip"})
@@ -183,18 +211,19 @@ def random_page_filters(rng: random.Random) -> SolutionFilters:
 
 
 def test_a_filtered_map_read_from_the_pyramid_is_the_map_computed_from_the_rows(engine):
-    """Every filter combination of the page, at every clustering zoom: the tile the pyramid gives is byte for
-    byte the tile computed from the rows of its sites."""
+    """Every filter combination of the page, at every zoom with clusters (city zooms included, where only dense
+    cells gather their sites): the tile the pyramid gives is byte for byte the tile computed from the rows of
+    its sites."""
     rng = random.Random(14)
     places = [LYON, PARIS_11, (-1.6778, 48.1173), (5.3698, 43.2965), (55.45, -20.88)]  # + Rennes, Marseille, Réunion
     compared = 0
     with engine.connect() as conn:
         for _ in range(60):
-            filters, z = random_page_filters(rng), rng.randint(0, CLUSTER_MAX_ZOOM)
+            filters, z = random_page_filters(rng), rng.randint(0, tiles.CITY_CLUSTERS_MAX_ZOOM)
             _, x, y = tile_of(*rng.choice(places), z)
             binds = {"z": z, "x": x, "y": y, "today": dt.date.today(), "max_features": 10000}
             from_pyramid, pyramid_binds = tiles.solutions_tile_sql(filters, z, CLUSTER_MAX_ZOOM)
-            from_rows, rows_binds = tiles.clustered_tile_from_rows_sql(filters)
+            from_rows, rows_binds = tiles.clustered_tile_from_rows_sql(filters, pyramid_binds["dense"])
             assert "_cell_live" in from_pyramid, filters  # read from a pyramid (unfiltered: site_cell)
             tile = conn.execute(text(from_pyramid), {**binds, **pyramid_binds}).scalar()
             assert tile == conn.execute(text(from_rows), {**binds, **rows_binds}).scalar(), (filters, z, x, y)

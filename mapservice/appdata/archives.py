@@ -117,7 +117,7 @@ def candidate_tiles(conn: Connection, tileset: str, area: BundleArea, maxzoom: i
         positions = conn.execute(text(SITE_POSITIONS)).one()
         xs, ys = np.array(positions.xs or [], dtype=np.float64), np.array(positions.ys or [], dtype=np.float64)
         for z in range(0, maxzoom + 1):
-            margin = 0 if z <= cluster_max_zoom else tiles.BUFFER
+            margin = 0 if z <= tiles.clusters_max_zoom(cluster_max_zoom) else tiles.BUFFER
             found.extend((z, x, y) for x, y in site_tiles(xs, ys, z, margin, box))
         return found
     for z in range(0, maxzoom + 1):
@@ -233,7 +233,7 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
         }, {
             "name": f"{ts.title} — {info['name']}", "description": ts.description, "attribution": tiles.ATTRIBUTION,
             "vector_layers": [
-                {**layer, "maxzoom": min(layer["maxzoom"], settings.cluster_max_zoom, maxzoom)}
+                {**layer, "maxzoom": min(layer["maxzoom"], tiles.clusters_max_zoom(settings.cluster_max_zoom), maxzoom)}
                 if layer["id"] == "clusters" else {**layer, "maxzoom": min(layer["maxzoom"], maxzoom)}
                 for layer in ts.vector_layers],
             "mapservice": {"cursor": str(cursor), "reference_version": reference, "day": day.isoformat()},

@@ -3,6 +3,8 @@ self-hosted street basemap in the Protomaps schema, with our outlines over it) a
 drawn with the glyphs the service serves itself (Noto Sans, static/glyphs/). No third-party host."""
 from __future__ import annotations
 
+from .. import tiles
+
 FONT = "Noto Sans Regular"
 BLUE = "#0b5cad"
 GREEN = "#166534"
@@ -69,14 +71,15 @@ def outline_layers(with_streets: bool) -> list[dict]:
 
 
 def catalogue_layers(cluster_max_zoom: int) -> list[dict]:
+    deepest = tiles.clusters_max_zoom(cluster_max_zoom)
     return [
         {"id": "clusters", "type": "circle", "source": "solutions", "source-layer": "clusters",
-         "maxzoom": cluster_max_zoom + 1,
+         "maxzoom": deepest + 1,
          "paint": {"circle-color": BLUE, "circle-opacity": 0.25, "circle-stroke-color": BLUE,
                    "circle-stroke-width": 2,
                    "circle-radius": ["min", 18, ["+", 5, ["*", 2.5, ["log2", ["max", 1, ["get", "count"]]]]]]}},
         {"id": "cluster-counts", "type": "symbol", "source": "solutions", "source-layer": "clusters",
-         "maxzoom": cluster_max_zoom + 1,
+         "maxzoom": deepest + 1,
          "layout": {"text-field": ["to-string", ["get", "count"]], "text-font": [FONT], "text-size": 12,
                     "text-allow-overlap": True},
          "paint": {"text-color": INK}},

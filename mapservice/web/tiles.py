@@ -85,8 +85,8 @@ def tile_url_template(name: str, external: bool = False) -> str:
 
 def vector_layers(ts: tiles.Tileset) -> list[dict]:
     """The tileset's layers, with the clusters' last zoom as this service is configured to cut them."""
-    cluster_max_zoom = current_app.config["SETTINGS"].tiles.cluster_max_zoom
-    return [{**layer, "maxzoom": min(layer["maxzoom"], cluster_max_zoom)} if layer["id"] == "clusters" else layer
+    deepest = tiles.clusters_max_zoom(current_app.config["SETTINGS"].tiles.cluster_max_zoom)
+    return [{**layer, "maxzoom": min(layer["maxzoom"], deepest)} if layer["id"] == "clusters" else layer
             for layer in ts.vector_layers]
 
 
