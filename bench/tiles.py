@@ -42,7 +42,7 @@ from mapservice.db import make_engine  # noqa: E402
 from mapservice.values import SolutionFilters  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
-ZOOMS = [0, 2, 4, 5, 6, 8, 10, 11, 12, 14, 16]
+ZOOMS = [0, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, 16]
 TIPG = harness.ROOT / "bench" / ".venv-tipg" / "bin"
 TIPG_VIEW = "bench_published_site"
 
@@ -65,12 +65,20 @@ def sample_tiles(engine, per_zoom: int) -> dict[int, list[tuple[int, int, int]]]
     return sampled
 
 
-def raw_sql(engine, sampled, settings: Settings, filters: SolutionFilters, repeat: int = 3) -> dict:
-    """The tile's SQL alone, on one open connection: ms per tile and the tile's size."""
+def raw_sql(engine, sampled, settings: Settings, filters: SolutionFilters, repeat: int = 3,
+            from_rows: bool = False) -> dict:
+    """The tile's SQL alone, on one open connection: ms per tile and the tile's size. `from_rows`: the peer,
+    the same clustered tile computed from the rows of its sites (what every filter but one type did before
+    migration 0011), at the zooms with clusters."""
     result = {}
+    cluster_max_zoom = settings.tiles.cluster_max_zoom
     with engine.connect() as conn:
         for z, coords in sampled.items():
-            sql, binds = tiles.solutions_tile_sql(filters, z, settings.tiles.cluster_max_zoom)
+            sql, binds = tiles.solutions_tile_sql(filters, z, cluster_max_zoom)
+            if from_rows:
+                if z > tiles.clusters_max_zoom(cluster_max_zoom):
+                    continue
+                sql, binds = tiles.clustered_tile_from_rows_sql(filters, binds["dense"])
             statement = text(sql)
             samples, sizes, gzipped = [], [], []
             for _ in range(repeat):
@@ -184,7 +192,10 @@ def main() -> None:
     parser.add_argument("--per-zoom", type=int, default=20, help="distinct tiles per zoom")
     parser.add_argument("--rounds", type=int, default=3, help="server restarts for cold requests (2 or more)")
     parser.add_argument("--no-tipg", action="store_true")
-    parser.add_argument("--filters", default="", help="search filters for our tiles, e.g. type=apprentissage")
+    parser.add_argument("--filters", action="append",
+                        help="search filters for our tiles, e.g. type=apprentissage (repeat for several sets)")
+    parser.add_argument("--rows-peer", action="store_true",
+                        help="also time each clustered tile computed from the rows (one pass)")
     args = parser.parse_args()
     url = harness.catalogue_url(args.sites)
     settings = Settings()
@@ -195,17 +206,24 @@ def main() -> None:
             AND EXISTS (SELECT 1 FROM solution s WHERE s.site_id = site.id AND s.status = 'published')"""))
         counts = conn.execute(text(f"SELECT count(*) FROM {TIPG_VIEW}")).scalar()
     sampled = sample_tiles(engine, args.per_zoom)
-    print(f"tiles — {counts} published sites; {sum(map(len, sampled.values()))} tiles over zooms {ZOOMS}; "
-          f"filters: {args.filters or 'none'}; {dt.date.today()}", flush=True)
-
-    query = f"?{args.filters}" if args.filters else ""
-    filters = params.solution_filters(MultiDict([tuple(p.split("=", 1)) for p in args.filters.split("&") if p]))
-    sql = raw_sql(engine, sampled, settings, filters)
+    for filter_set in args.filters or [""]:
+        print(f"\ntiles — {counts} published sites; {sum(map(len, sampled.values()))} tiles over zooms {ZOOMS}; "
+              f"filters: {filter_set or 'none'}; {dt.datetime.now():%Y-%m-%d %H:%M}; load {harness.load_average()}",
+              flush=True)
+        measure(url, engine, sampled, settings, filter_set, args)
     engine.dispose()
+
+
+def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args) -> None:
+    query = f"?{filter_set}" if filter_set else ""
+    filters = params.solution_filters(MultiDict([tuple(p.split("=", 1)) for p in filter_set.split("&") if p]))
+    sql = raw_sql(engine, sampled, settings, filters)
+    rows = raw_sql(engine, sampled, settings, filters, repeat=1, from_rows=True) if args.rows_peer else {}
     http, floor = http_latency(url, sampled, args.rounds, query)
     paths = [f"/tiles/solutions/{z}/{x}/{y}.mvt{query}" for coords in sampled.values() for z, x, y in coords]
     with harness.gunicorn(url, workers=2) as base:
         ours = wrk(base, paths)
+        floor_rps = wrk(base, ["/healthz"])
     theirs = None
     tipg_ms = None
     if not args.no_tipg and (TIPG / "uvicorn").exists() and shutil.which("wrk"):
@@ -214,20 +232,26 @@ def main() -> None:
             theirs = wrk(base, [tipg_path(z, x, y) for coords in sampled.values() for z, x, y in coords])
 
     print(f"\n{'z':>2} {'n':>3} | {'SQL p50':>8} {'p95':>6} | {'cold p50':>8} {'p95':>6} {'cold/SQL':>8} | "
-          f"{'warm p50':>8} {'p95':>5} | {'max kB':>7} {'gz kB':>6}" + (" | tipg p50   p95  max kB" if tipg_ms else ""))
+          f"{'warm p50':>8} {'p95':>5} | {'max kB':>7} {'gz kB':>6}" + (" | rows p50   p95" if rows else "")
+          + (" | tipg p50   p95  max kB" if tipg_ms else ""))
     for z in ZOOMS:
         s, h = sql[z], http[z]
         line = (f"{z:>2} {len(sampled[z]):>3} | {s['ms']['p50']:8.1f} {s['ms']['p95']:6.1f} | "
                 f"{h['cold']['p50']:8.1f} {h['cold']['p95']:6.1f} {h['cold']['p50'] / s['ms']['p50']:7.2f}x | "
                 f"{h['warm']['p50']:8.2f} {h['warm']['p95']:5.2f} | {s['max_kb']:7.1f} {s['max_gz_kb']:6.1f}")
+        if rows:
+            line += (f" | {rows[z]['ms']['p50']:8.1f} {rows[z]['ms']['p95']:5.1f}" if z in rows else " |" + " " * 15)
         if tipg_ms:
             t = tipg_ms[z]
             line += f" | {t['ms']['p50']:8.1f} {t['ms']['p95']:5.1f} {t['max_kb']:7.1f}"
         print(line)
-    print(f"\nHTTP floor (a request reading no database, same server): p50 {floor['p50']:.2f} ms, "
+    worst = max(ZOOMS, key=lambda z: http[z]["cold"]["p95"])
+    print(f"\nworst cold p95: {http[worst]['cold']['p95']:.1f} ms at z{worst}")
+    print(f"HTTP floor (a request reading no database, same server): p50 {floor['p50']:.2f} ms, "
           f"p95 {floor['p95']:.2f} ms")
     print(f"warm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
-          f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']})")
+          f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']}); the floor /healthz {floor_rps['rps']:.0f} "
+          f"req/s: cached tiles at {ours['rps'] / floor_rps['rps']:.2f}x the floor")
     if theirs:
         print(f"                                           tipg {theirs['rps']:.0f} req/s "
               f"(p50 {theirs['p50_ms']:.2f} ms, non-2xx/3xx {theirs['errors']})")

@@ -188,17 +188,25 @@ def clusters_max_zoom(cluster_max_zoom: int) -> int:
 # few are read by their level-16 cell (site_summary's cx, cy).
 PYRAMID_MAX_ZOOM = 13
 PYRAMID_TOP_LEVEL = 16
-LONE_IDS = f"""SELECT id_sum FROM cells WHERE sites = 1
+
+
+def lone_ids(passing: str = "true") -> str:
+    """The ids of the sites the tile's cells show one by one; `passing`: a condition on their summary s that
+    the cells' own sites meet (the filters, as bits)."""
+    shift = f"({PYRAMID_TOP_LEVEL} - (:z + 3))"
+    return f"""SELECT id_sum FROM cells WHERE sites = 1
     UNION ALL
     SELECT s.id FROM cells c JOIN site_summary s
-        ON s.cx BETWEEN c.cx << ({PYRAMID_TOP_LEVEL} - (:z + 3)) AND ((c.cx + 1) << ({PYRAMID_TOP_LEVEL} - (:z + 3))) - 1
-       AND s.cy BETWEEN c.cy << ({PYRAMID_TOP_LEVEL} - (:z + 3)) AND ((c.cy + 1) << ({PYRAMID_TOP_LEVEL} - (:z + 3))) - 1
-    WHERE c.sites BETWEEN 2 AND :dense"""
+        ON s.cx BETWEEN c.cx << {shift} AND ((c.cx + 1) << {shift}) - 1
+       AND s.cy BETWEEN c.cy << {shift} AND ((c.cy + 1) << {shift}) - 1
+    WHERE c.sites BETWEEN 2 AND :dense AND {passing}"""
+
+
 PYRAMID_TILE = """
 WITH cells AS (
     SELECT * FROM site_cell_live
     WHERE level = :z + 3 AND cx BETWEEN :x * 8 AND :x * 8 + 7 AND cy BETWEEN :y * 8 AND :y * 8 + 7
-), lone AS (""" + ALL_SITES.format(sites=f"site.id IN ({LONE_IDS})") + ")" + CLUSTER_LAYERS
+), lone AS (""" + ALL_SITES.format(sites=f"site.id IN ({lone_ids()})") + ")" + CLUSTER_LAYERS
 
 # Clustering zooms, filtered the way the map page filters (types, voies, formulas, places vacant): the cells
 # of the tile added up from the pyramid's groups of sites whose classes meet the filters' (site_profile_cell)
@@ -296,9 +304,10 @@ def solutions_tile_sql(filters: SolutionFilters, z: int, cluster_max_zoom: int) 
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters():
         return PYRAMID_TILE, {"dense": dense}
     if z <= PYRAMID_MAX_ZOOM and filters == SolutionFilters(**{f: getattr(filters, f) for f in PAGE_FILTERS}):
-        source, binds = _sites(filters, f"site.id IN ({LONE_IDS})")
         vacant = filters.has_vacancy
-        sql = PROFILE_TILE.format(classes=_kept_classes(filters), matched="vacant" if vacant else "offered",
+        matched = "vacant" if vacant else "offered"
+        source, binds = _sites(filters, f"site.id IN ({lone_ids(f's.{matched} & (SELECT mask FROM kept) <> 0')})")
+        sql = PROFILE_TILE.format(classes=_kept_classes(filters), matched=matched,
                                   solutions="vacant_solutions" if vacant else "solutions")
         return sql.format(source=source), {**binds, "dense": dense}
     return clustered_tile_from_rows_sql(filters, dense)
