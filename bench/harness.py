@@ -36,6 +36,8 @@ def load_average() -> str:
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
+    if len(ordered) == 1:  # one tile at z0, timed once
+        return {"n": 1, "p50": ordered[0], "p95": ordered[0], "p99": ordered[0], "mean": ordered[0]}
     q = statistics.quantiles(ordered, n=100, method="inclusive")
     return {"n": len(ordered), "p50": q[49], "p95": q[94], "p99": q[98], "mean": statistics.fmean(ordered)}
 

@@ -217,7 +217,8 @@ DECLARE
 BEGIN
     PERFORM {CHANGES.FOLD_LOCK};
     DELETE FROM site_summary;
-    INSERT INTO site_summary SELECT * FROM site_summary_source;
+    -- rows in the order tiles read them (a city tile reads its sparse cells' sites by cell)
+    INSERT INTO site_summary SELECT * FROM site_summary_source ORDER BY cx, cy;
     DELETE FROM site_cell_delta;
     DELETE FROM site_profile_cell_delta;
     DELETE FROM site_class_cell_delta;
@@ -227,25 +228,27 @@ BEGIN
     INSERT INTO site_cell
     SELECT {TOP}, c.cx, c.cy, count(*), sum(c.solutions), count(*) FILTER (WHERE c.vacancy),
            sum(c.x_cm), sum(c.y_cm), sum(c.id), {", ".join(f"count(*) FILTER (WHERE '{t}' = ANY(c.types))" for t in TYPES)}
-    FROM (SELECT {CONTRIBUTION} FROM site_summary p) c GROUP BY c.cx, c.cy;
+    FROM (SELECT {CONTRIBUTION} FROM site_summary p) c GROUP BY c.cx, c.cy ORDER BY c.cx, c.cy;
     INSERT INTO site_profile_cell
     SELECT {TOP}, c.cx, c.cy, c.offered, c.vacant, count(*), sum(c.x_cm), sum(c.y_cm), sum(c.id)
-    FROM (SELECT {CONTRIBUTION} FROM site_summary p) c GROUP BY c.cx, c.cy, c.offered, c.vacant;
+    FROM (SELECT {CONTRIBUTION} FROM site_summary p) c GROUP BY c.cx, c.cy, c.offered, c.vacant
+    ORDER BY c.cx, c.cy, c.offered, c.vacant;
     INSERT INTO site_class_cell
     SELECT {TOP}, c.cx, c.cy, k.bit, sum(k.solutions), sum(k.vacant_solutions)
     FROM site_summary c
     CROSS JOIN unnest(c.class_bits, c.class_solutions, c.class_vacant_solutions) AS k(bit, solutions, vacant_solutions)
-    GROUP BY c.cx, c.cy, k.bit;
+    GROUP BY c.cx, c.cy, k.bit ORDER BY c.cx, c.cy, k.bit;
     FOR lvl IN REVERSE {TOP - 1}..{BOTTOM} LOOP
         INSERT INTO site_cell
         SELECT lvl, c.cx / 2, c.cy / 2, {_sums(CHANGES.CELL_COLUMNS)}
-        FROM site_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2;
+        FROM site_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2 ORDER BY 2, 3;
         INSERT INTO site_profile_cell
         SELECT lvl, c.cx / 2, c.cy / 2, c.offered, c.vacant, {_sums(PROFILE_COLUMNS)}
-        FROM site_profile_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2, c.offered, c.vacant;
+        FROM site_profile_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2, c.offered, c.vacant
+        ORDER BY 2, 3, 4, 5;
         INSERT INTO site_class_cell
         SELECT lvl, c.cx / 2, c.cy / 2, c.class, {_sums(CLASS_COLUMNS)}
-        FROM site_class_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2, c.class;
+        FROM site_class_cell c WHERE c.level = lvl + 1 GROUP BY c.cx / 2, c.cy / 2, c.class ORDER BY 2, 3, 4;
     END LOOP;
 END $$;
 
