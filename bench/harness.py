@@ -87,12 +87,30 @@ def gunicorn(database_url: str, workers: int = 2, threads: int = 1,
          "--threads", str(threads), "--log-level", "warning", app],
         env=env, cwd=checkout,
     )
+    base = f"http://127.0.0.1:{port}"
+    _SERVERS[base] = server.pid
     try:
         wait_until_up("127.0.0.1", port)
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
+        _SERVERS.pop(base, None)
         server.terminate()
         server.wait(timeout=30)
+
+
+_SERVERS: dict[str, int] = {}  # base URL -> gunicorn master's pid
+
+
+def worker_memory_mb(base_url: str) -> list[tuple[float, float]]:
+    """Resident and peak resident memory (VmRSS, VmHWM), MB, of each worker of the gunicorn serving
+    `base_url` (Linux /proc)."""
+    master = _SERVERS[base_url]
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    found = []
+    for pid in children:
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        found.append(tuple(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")))
+    return found
 
 
 def wait_until_up(host: str, port: int, timeout: float = 30) -> None:

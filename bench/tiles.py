@@ -205,9 +205,10 @@ def main() -> None:
             SELECT site.id, site.name, site.kind, site.geom FROM site WHERE site.status = 'published'
             AND EXISTS (SELECT 1 FROM solution s WHERE s.site_id = site.id AND s.status = 'published')"""))
         counts = conn.execute(text(f"SELECT count(*) FROM {TIPG_VIEW}")).scalar()
+        size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
     sampled = sample_tiles(engine, args.per_zoom)
     for filter_set in args.filters or [""]:
-        print(f"\ntiles — {counts} published sites; {sum(map(len, sampled.values()))} tiles over zooms {ZOOMS}; "
+        print(f"\ntiles — {counts} published sites (database {size}); {sum(map(len, sampled.values()))} tiles over zooms {ZOOMS}; "
               f"filters: {filter_set or 'none'}; {dt.datetime.now():%Y-%m-%d %H:%M}; load {harness.load_average()}",
               flush=True)
         measure(url, engine, sampled, settings, filter_set, args)
@@ -223,6 +224,7 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
     paths = [f"/tiles/solutions/{z}/{x}/{y}.mvt{query}" for coords in sampled.values() for z, x, y in coords]
     with harness.gunicorn(url, workers=2) as base:
         ours = wrk(base, paths)
+        memory = harness.worker_memory_mb(base)  # each worker has rendered or cached every sampled tile
         floor_rps = wrk(base, ["/healthz"])
     theirs = None
     tipg_ms = None
@@ -252,6 +254,8 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
     print(f"warm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
           f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']}); the floor /healthz {floor_rps['rps']:.0f} "
           f"req/s: cached tiles at {ours['rps'] / floor_rps['rps']:.2f}x the floor")
+    print("app workers' memory after serving every tile (RSS / peak, MB): "
+          + ", ".join(f"{rss:.0f} / {peak:.0f}" for rss, peak in memory))
     if theirs:
         print(f"                                           tipg {theirs['rps']:.0f} req/s "
               f"(p50 {theirs['p50_ms']:.2f} ms, non-2xx/3xx {theirs['errors']})")
