@@ -233,14 +233,18 @@ WITH kept AS (
     WHERE c.level = :z + 3 AND c.cx BETWEEN :x * 8 AND :x * 8 + 7 AND c.cy BETWEEN :y * 8 AND :y * 8 + 7
       AND c.class = ANY(kept.bits)
     GROUP BY c.cx, c.cy
-), cells AS (
-    SELECT g.cx, g.cy, sum(g.sites)::int AS sites, sum(g.sum_x_cm)::bigint AS sum_x_cm,
-           sum(g.sum_y_cm)::bigint AS sum_y_cm, sum(g.id_sum)::bigint AS id_sum, min(s.solutions) AS solutions,
-           coalesce(sum(g.sites) FILTER (WHERE g.vacant <> 0), 0)::int AS vacant_sites,
-           """ + ", ".join(f"coalesce(sum(g.sites) FILTER (WHERE g.passed & kept.m_{code} <> 0), 0) AS n_{code}"
-                           for code in SOLUTION_TYPES) + """
-    FROM groups g JOIN solutions s USING (cx, cy), kept
-    GROUP BY g.cx, g.cy
+), cells AS (  -- the groups added up per cell first: then 64 cells meet their 64 solution counts
+    SELECT g.*, s.solutions
+    FROM (
+        SELECT g.cx, g.cy, sum(g.sites)::int AS sites, sum(g.sum_x_cm)::bigint AS sum_x_cm,
+               sum(g.sum_y_cm)::bigint AS sum_y_cm, sum(g.id_sum)::bigint AS id_sum,
+               coalesce(sum(g.sites) FILTER (WHERE g.vacant <> 0), 0)::int AS vacant_sites,
+               """ + ", ".join(f"coalesce(sum(g.sites) FILTER (WHERE g.passed & kept.m_{code} <> 0), 0) AS n_{code}"
+                               for code in SOLUTION_TYPES) + """
+        FROM groups g, kept
+        GROUP BY g.cx, g.cy
+    ) g
+    JOIN solutions s USING (cx, cy)
 ), lone AS ({{source}})""" + CLUSTER_LAYERS.replace("{", "{{{{").replace("}", "}}}}")
 
 
