@@ -93,16 +93,16 @@ def _label(column: str, labels: dict[str, str]) -> str:
                                          labels.items()) + " END"
 
 
-def _features(properties: list[tuple[str, str]], source: str, order: str, keyed: bool = False) -> str:
+def _features(properties: list[tuple[str, str]], source: str, order: str) -> str:
     """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
-    `order`, with `properties` (name, expression) in that order; `keyed`: each with its id first. PostgreSQL
-    writes the JSON (row_to_json, in C, after the rows are sorted); coordinates at full precision. The result
-    still takes `.format(area=...)`."""
+    `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
+    after the rows are sorted); coordinates at full precision. The result still takes `.format(area=...)`.
+    Migration 0011 keeps a copy of this SQL: its triggers store each feature as written here, for the change
+    feed (a change of properties or labels needs a revision that renders them again)."""
     columns = ", ".join(f'{expression} AS "{name}"' for name, expression in properties)
     picked = ", ".join(f'r."{name}"' for name, _ in properties)
-    key = "r.id, " if keyed else ""
     return f"""
-SELECT {key}'{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
+SELECT '{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
        || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}' AS feature
 FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source} ORDER BY {order}) r,
      LATERAL (SELECT {picked}) p
@@ -136,7 +136,6 @@ SOLUTION_SOURCE = """
     FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
     WHERE s.status = 'published' AND site.status = 'published' AND {area}"""
 SOLUTIONS = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id")
-SOLUTIONS_BY_ID = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id", keyed=True)  # the change feed's
 
 SITE_PROPERTIES = [
     ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"), ("kind_label", _label("site.kind", SITE_KINDS)),
@@ -153,7 +152,6 @@ SITE_SOURCE = """
                   WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
     WHERE site.status = 'published' AND {area}"""
 SITES = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id")
-SITES_BY_ID = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id", keyed=True)
 
 # The search index: the area's communes with their town hall (where a search from them starts), their
 # postcodes and their normalised name (the service's search_normalise, for matching offline as online).
