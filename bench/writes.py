@@ -7,7 +7,8 @@ those of 0003) and after (0006), in the same run.
     python bench/writes.py --bulk-seconds 60 --edits 300 --save-every 1
 
 Each variant runs on its own copy of the catalogue (CREATE DATABASE ... TEMPLATE; connections to the source
-database are ended first), the "before" copy migrated down to 0005; both copies are dropped at the end.
+database are ended first), the "before" copy migrated down to 0005 (or --before: e.g. 0010, without the stored
+features of 0011); both copies are dropped at the end.
 
 - Single edits, one at a time on a quiet database, each an UPDATE and its COMMIT on an open connection (the
   statement triggers run inside the UPDATE), against a peer: the same write on a PSAD platform, a catalogue
@@ -244,6 +245,7 @@ def main() -> None:
     parser.add_argument("--bulk-seconds", type=float, default=60)
     parser.add_argument("--save-every", type=float, default=1.0, help="seconds between two curator saves")
     parser.add_argument("--only", choices=("before", "after"), help="run one variant only")
+    parser.add_argument("--before", default="0005", help="the revision the 'before' copy is migrated down to")
     args = parser.parse_args()
 
     source = harness.catalogue_url(args.sites)
@@ -256,8 +258,8 @@ def main() -> None:
         try:
             if variant == "before":
                 started = time.monotonic()
-                command.downgrade(alembic_config(engine), "0005")
-                print(f"{variant}: migrated down to 0005 in {time.monotonic() - started:.1f} s", flush=True)
+                command.downgrade(alembic_config(engine), args.before)
+                print(f"{variant}: migrated down to {args.before} in {time.monotonic() - started:.1f} s", flush=True)
             with engine.connect() as conn:
                 revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
             ids = pick(engine, args.edits)

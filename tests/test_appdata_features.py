@@ -49,6 +49,11 @@ def test_every_stored_feature_is_the_live_rendering_after_edits_of_every_kind(fr
         sites = conn.execute(text("""
             SELECT DISTINCT site.id FROM site JOIN solution s ON s.site_id = site.id
             WHERE site.status = 'published' AND s.status = 'published' ORDER BY site.id LIMIT 6""")).scalars().all()
+        # a commune renamed and attached to another académie: its sites and their solutions carry both
+        commune = conn.execute(text("SELECT commune_code FROM site WHERE id = :i"), {"i": sites[1]}).scalar()
+        conn.execute(text("UPDATE commune SET name = 'Nouvelle-Commune', academie_code = "
+                          "(SELECT min(code) FROM academie WHERE code <> commune.academie_code) WHERE code = :c"),
+                     {"c": commune})
         conn.execute(text("UPDATE site SET name = name || ' (renommé)', phone = '01 23 45 67 89' WHERE id = :i"),
                      {"i": sites[0]})
         conn.execute(text("UPDATE site SET geom = ST_Translate(geom, 0.000123456789, -0.000987654321) "
@@ -62,11 +67,15 @@ def test_every_stored_feature_is_the_live_rendering_after_edits_of_every_kind(fr
         conn.execute(text("UPDATE solution SET site_id = :to WHERE id = (SELECT min(id) FROM solution "
                           "WHERE site_id = :i)"), {"i": sites[3], "to": sites[4]})
         conn.execute(text("DELETE FROM site WHERE id = :i"), {"i": sites[5]})
-        # a commune renamed and attached to another académie: its sites and their solutions carry both
-        commune = conn.execute(text("SELECT commune_code FROM site WHERE id = :i"), {"i": sites[1]}).scalar()
-        conn.execute(text("UPDATE commune SET name = 'Nouvelle-Commune', academie_code = "
-                          "(SELECT min(code) FROM academie WHERE code <> commune.academie_code) WHERE code = :c"),
-                     {"c": commune})
+        # the last of a site's solutions (by type, then title) comes first in its site's list
+        conn.execute(text("""
+            UPDATE solution SET type = o.first_type, title = '0 en tête' FROM (
+                SELECT site_id, (array_agg(type ORDER BY type, title, id))[1] AS first_type,
+                       (array_agg(id ORDER BY type DESC, title DESC, id DESC))[1] AS last_id
+                FROM solution WHERE status = 'published' AND type <> 'service_civique'
+                  AND site_id IN (SELECT id FROM site WHERE status = 'published')
+                GROUP BY site_id HAVING count(DISTINCT type) > 1 ORDER BY site_id LIMIT 1) o
+            WHERE solution.id = o.last_id"""))
     assert_stored_is_live(fresh_engine)
     with fresh_engine.connect() as conn:
         renamed = conn.execute(text("SELECT feature FROM solution_feature f JOIN solution s ON s.id = f.id "

@@ -10,19 +10,21 @@ What a feature is made of, and what keeps it:
   commune's (code, name); a site's: its row, its commune's (code, name, département, académie) and the ids of its
   published solutions (ordered by type, title, id).
 - Statement-level triggers on solution and site (transition tables, like 0006's) render again the features of
-  the rows the statement touched: a solution's statement its solutions (before and after) and their sites (the
-  site's list of solutions), a site's statement its sites and all their solutions. A feature that no longer
-  renders (deleted, unpublished, archived, site unpublished, site left with no published solution) loses its row;
-  a text that did not change is not written again. TRUNCATE rebuilds both tables.
+  the rows the statement touched: a solution's statement its solutions (before and after), and their sites when
+  a solution came, went, or changed site, type, title or status (the site's list); a site's statement its sites,
+  and all their solutions when a field those carry changed (not for contacts, hours, accessibility). A feature
+  that no longer renders (deleted, unpublished, archived, site unpublished, site left with no published
+  solution) loses its row; a text that did not change is not written again. TRUNCATE rebuilds both tables.
 - The commune's name, département and académie: a row trigger on commune, only for the rows where one of them
   changed (a `WHEN` clause, evaluated without calling any function), renders the features of the commune's sites
   and their solutions. A reference reload (`mapservice load reference`) rewrites all 35k communes in one
   statement: a statement trigger's transition tables would copy every outline; this one renders only the
   communes whose name or attachment really changed (a statement-level rebuild of everything,
   catalogue_features_rebuild(), is what TRUNCATE and this migration use).
-- Writers of one site take turns on its row lock (as 0006's site_cells_change does; taken again here so that
-  these triggers do not depend on another's), and read committed gives each statement of the function a fresh
-  snapshot: the last writer of a site renders its features from every committed change, never from a stale one.
+- Writers of one site take turns on its row lock (the site rendered, or the site of a solution rendered; as
+  0006's site_cells_change does, taken again here so that these triggers do not depend on another's), and read
+  committed gives each statement of the function a fresh snapshot: the last writer of a site renders its
+  features from every committed change, never from a stale one.
 - Nothing in a feature depends on the time (dates are written as they are stored, never as "days since"), nor on
   the session but the float output (`extra_float_digits`), set here to PostgreSQL's default.
 
@@ -175,8 +177,10 @@ FUNCTIONS = f"""
 CREATE FUNCTION catalogue_features_refresh(changed_sites bigint[], changed_solutions bigint[]) RETURNS void
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET extra_float_digits = 1 AS $$
 BEGIN
-    -- Writers of one site take turns; from here on each statement sees what the previous ones committed.
-    PERFORM 1 FROM site WHERE id = ANY(changed_sites) ORDER BY id FOR NO KEY UPDATE;
+    -- Writers of one site take turns (its own features and its solutions' carry its fields); from here on each
+    -- statement sees what the previous ones committed.
+    PERFORM 1 FROM site WHERE id = ANY(changed_sites) OR id IN (
+        SELECT site_id FROM solution WHERE id = ANY(changed_solutions)) ORDER BY id FOR NO KEY UPDATE;
     {_refresh("solution_feature", SOLUTION_PROPERTIES, SOLUTION_SOURCE, "changed_solutions")}
     {_refresh("site_feature", SITE_PROPERTIES, SITE_SOURCE, "changed_sites")}
 END $$;
@@ -205,8 +209,15 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN
         SELECT solutions || array_agg(id), sites || array_agg(site_id) INTO solutions, sites FROM new_rows;
     END IF;
-    -- its solutions, and their sites (the list of a site's solutions)
-    PERFORM catalogue_features_refresh(ARRAY(SELECT DISTINCT unnest(sites) ORDER BY 1),
+    IF TG_OP = 'UPDATE' THEN
+        -- A site lists its published solutions by type and title: it is rendered again only when one of those
+        -- changed (an import's update of places leaves every site as it was).
+        sites := ARRAY(
+            SELECT x FROM old_rows o FULL JOIN new_rows n ON n.id = o.id, unnest(ARRAY[o.site_id, n.site_id]) x
+            WHERE o.id IS NULL OR n.id IS NULL
+               OR (o.site_id, o.type, o.title, o.status) IS DISTINCT FROM (n.site_id, n.type, n.title, n.status));
+    END IF;
+    PERFORM catalogue_features_refresh(ARRAY(SELECT DISTINCT x FROM unnest(sites) x WHERE x IS NOT NULL ORDER BY 1),
                                        ARRAY(SELECT DISTINCT unnest(solutions) ORDER BY 1));
     RETURN NULL;
 END $$;
@@ -214,6 +225,7 @@ END $$;
 CREATE FUNCTION site_features_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     sites bigint[] := '{{}}';
+    carried bigint[];  -- the sites whose fields their solutions carry changed
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM catalogue_features_rebuild();
@@ -226,8 +238,19 @@ BEGIN
         SELECT sites || array_agg(id) INTO sites FROM new_rows;
     END IF;
     sites := ARRAY(SELECT DISTINCT unnest(sites) ORDER BY 1);
-    -- its sites, and all their solutions (which carry the site's name, address, position, status)
-    PERFORM catalogue_features_refresh(sites, ARRAY(SELECT id FROM solution WHERE site_id = ANY(sites) ORDER BY id));
+    carried := sites;
+    IF TG_OP = 'UPDATE' THEN
+        -- A solution carries its site's name, kind, address, postcode, commune, position, precision and status
+        -- (not its contacts, hours or accessibility).
+        carried := ARRAY(
+            SELECT coalesce(n.id, o.id) FROM old_rows o FULL JOIN new_rows n ON n.id = o.id
+            WHERE o.id IS NULL OR n.id IS NULL
+               OR (o.name, o.kind, o.address, o.postcode, o.commune_code, o.position_precision, o.status,
+                   ST_AsEWKB(o.geom))
+                  IS DISTINCT FROM (n.name, n.kind, n.address, n.postcode, n.commune_code, n.position_precision,
+                                    n.status, ST_AsEWKB(n.geom)));
+    END IF;
+    PERFORM catalogue_features_refresh(sites, ARRAY(SELECT id FROM solution WHERE site_id = ANY(carried) ORDER BY id));
     RETURN NULL;
 END $$;
 
