@@ -179,8 +179,9 @@ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET extra_float_digits
 BEGIN
     -- Writers of one site take turns (its own features and its solutions' carry its fields); from here on each
     -- statement sees what the previous ones committed.
-    PERFORM 1 FROM site WHERE id = ANY(changed_sites) OR id IN (
-        SELECT site_id FROM solution WHERE id = ANY(changed_solutions)) ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM site WHERE id = ANY(ARRAY(
+        SELECT unnest(changed_sites) UNION SELECT site_id FROM solution WHERE id = ANY(changed_solutions)))
+    ORDER BY id FOR NO KEY UPDATE;
     {_refresh("solution_feature", SOLUTION_PROPERTIES, SOLUTION_SOURCE, "changed_solutions")}
     {_refresh("site_feature", SITE_PROPERTIES, SITE_SOURCE, "changed_sites")}
 END $$;
