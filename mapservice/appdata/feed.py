@@ -22,8 +22,7 @@ the area; a tombstone for an entity the app never had is simply ignored).
 A page is one statement: PostgreSQL reads the log, the entities' features and states in one snapshot and writes
 the page's entries as JSON text, which the web layer passes on as it is (no round trip per step, no list of ids
 sent back and forth, nothing parsed and written again in Python). The features are read as stored at write time
-(solution_feature, site_feature: migration 0011's triggers keep there the text the bundles' SQL writes), not
-written again for each page."""
+(appdata.features), not written again for each page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
+from . import features
 
 # The followed area's box in EPSG:3857 (where the change log keeps positions), as its bounds: the image of a
 # longitude/latitude rectangle is a rectangle there, so a position touches the box when it lies within them (a
@@ -55,25 +55,8 @@ IN_AREA = {
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
 
-# The stored features of the page's entities of a kind (their ids sorted, for an index scan that walks the index
-# once), those in the area: read alone for the whole catalogue, else with their site (`site`) and its commune (`c`).
+# The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
 WANTED = "f.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id))"
-FEATURES = {
-    "solution": "SELECT f.id, f.feature FROM solution_feature f{joins} WHERE " + WANTED.format(kind="solution"),
-    "site": "SELECT f.id, f.feature FROM site_feature f{joins} WHERE " + WANTED.format(kind="site"),
-}
-AREA_JOINS = {
-    "solution": " JOIN solution s ON s.id = f.id JOIN site ON site.id = s.site_id "
-                "JOIN commune c ON c.code = site.commune_code",
-    "site": " JOIN site ON site.id = f.id JOIN commune c ON c.code = site.commune_code",
-}
-
-
-def _features(kind: str, in_area: str) -> str:
-    if in_area == "true":
-        return FEATURES[kind].format(joins="")
-    return FEATURES[kind].format(joins=AREA_JOINS[kind]) + f" AND ({in_area})"
-
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -187,7 +170,8 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 # The page's statement for the whole catalogue and for each kind of followed area.
 PAGES = {area: text(PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
-    solution_features=_features("solution", in_area), site_features=_features("site", in_area)))
+    solution_features=features.stored("solution", in_area, WANTED.format(kind="solution")),
+    site_features=features.stored("site", in_area, WANTED.format(kind="site"))))
     for area, in_area in IN_AREA.items()}
 
 
