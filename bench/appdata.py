@@ -4,14 +4,15 @@ national catalogue, built on the synthetic catalogue (bench/synthetic.py), each 
     python bench/appdata.py --sites 200000                 # bundles + national catalogue archive z0-14
     python bench/appdata.py --sites 200000 --no-archive    # bundles and the change feed only
 
-Bundles: the build (PostgreSQL writes each feature's JSON, streamed by COPY through gzip, stored) in one
-REPEATABLE READ transaction, rolled back afterwards; peer: the same SELECTs (solutions, sites, communes)
-fetched by a plain client, i.e. the floor of any builder that reads the rows.
+Bundles: the build (the features as stored at write time, streamed by COPY through gzip, stored) in one
+REPEATABLE READ transaction, rolled back afterwards; peers: the same SELECTs (stored solutions and sites, communes)
+fetched by a plain client, i.e. the floor of any builder that reads them, and the SELECTs writing each feature's
+JSON from the rows (what the build read before migration 0011).
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
 site), through the app in process (Flask test client), plain and gzipped, timed in turn with its peers round after
 round; peers: the core function alone, and the raw SQL of a client that makes the same page in round trips (the
-log's rows of the first 1,000 entries, the sites' solutions, then the features of those solutions and sites read by
-id).
+log's rows of the first 1,000 entries, the sites' solutions, then the features of those solutions and sites by id:
+written by the bundles' SQL, or read as stored at write time, migration 0011).
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory, per zoom, rendered on
 --connections connections; peer: the
 same tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample of
@@ -35,7 +36,7 @@ from sqlalchemy import text  # noqa: E402
 
 import harness  # noqa: E402
 from mapservice import create_app  # noqa: E402
-from mapservice.appdata import archives, bundles, changelog, feed  # noqa: E402
+from mapservice.appdata import archives, bundles, changelog, features, feed  # noqa: E402
 from mapservice.db import make_engine  # noqa: E402
 from mapservice.values import ChangeQuery, FeedCursor  # noqa: E402
 
@@ -44,15 +45,22 @@ AREAS = [bundles.BundleArea("departement", "69"), bundles.BundleArea("region", "
 
 
 def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
-    print("| area | solutions | sites | communes | gzip size | build | SELECTs alone | build / SELECTs |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| area | solutions | sites | communes | gzip size | build | SELECTs alone | build / SELECTs | "
+          "SELECTs writing the features |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for area in areas:
         where = bundles.AREA_COMMUNES[area.kind]
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             started = time.perf_counter()
+            for kind in features.KINDS:
+                conn.execute(text(features.stored(kind, where) + " ORDER BY f.id"), {"code": area.code}).all()
+            conn.execute(text(bundles.PLACES.format(area=where)), {"code": area.code}).all()
+            floor_s = time.perf_counter() - started
+            conn.rollback()
+            started = time.perf_counter()  # what the build read before migration 0011
             for sql in (bundles.SOLUTIONS, bundles.SITES, bundles.PLACES):
                 conn.execute(text(sql.format(area=where)), {"code": area.code}).all()
-            floor_s = time.perf_counter() - started
+            written_s = time.perf_counter() - started
             conn.rollback()
             with conn.begin():
                 started = time.perf_counter()
@@ -62,8 +70,8 @@ def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
                                         {"code": area.code}).scalar()
                 conn.rollback()
         print(f"| {area.kind} {area.code} | {built.solutions:,} | {built.sites:,} | {communes:,} | "
-              f"{built.size / 1e6:.1f} MB | {build_s:.1f} s | {floor_s:.1f} s | {build_s / floor_s:.1f}× |",
-              flush=True)
+              f"{built.size / 1e6:.1f} MB | {build_s:.1f} s | {floor_s:.1f} s | {build_s / floor_s:.1f}× | "
+              f"{written_s:.1f} s |", flush=True)
 
 
 def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
@@ -82,24 +90,36 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
     first_body, entries = first.data, len(first.get_json()["changes"])
     gzipped = client.get(f"/api/v1/changes?since={since}&limit=1000", headers={"Accept-Encoding": "gzip"})
     with engine.connect() as conn:
-        def raw_sql():
+        def page_ids() -> tuple[list[int], list[int]]:
             rows = conn.execute(text("""
                 SELECT site_ids, solution_ids FROM catalogue_change
                 WHERE txid >= CAST(CAST(:t AS text) AS xid8) ORDER BY txid, id LIMIT 500"""), {"t": cursor.txid}).all()
             site_ids = [i for r in rows for i in r.site_ids]
             others = conn.execute(text("SELECT id FROM solution WHERE site_id = ANY(CAST(:ids AS bigint[]))"),
                                   {"ids": site_ids}).scalars().all()
+            return sorted(set(site_ids)), sorted({i for r in rows for i in r.solution_ids} | set(others))
+
+        def raw_sql():
+            sites, solutions = page_ids()
             conn.execute(text(bundles.SOLUTIONS.format(area="s.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": sorted({i for r in rows for i in r.solution_ids} | set(others))}).all()
+                         {"ids": solutions}).all()
             conn.execute(text(bundles.SITES.format(area="site.id = ANY(CAST(:ids AS bigint[]))")),
-                         {"ids": sorted(set(site_ids))}).all()
+                         {"ids": sites}).all()
+
+        def raw_sql_stored():
+            sites, solutions = page_ids()
+            conn.execute(text("SELECT feature FROM solution_feature WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                         {"ids": solutions}).all()
+            conn.execute(text("SELECT feature FROM site_feature WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                         {"ids": sites}).all()
 
         samples = harness.time_interleaved({
             "HTTP (in process)": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"),
             "HTTP, Accept-Encoding: gzip": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000",
                                                               headers={"Accept-Encoding": "gzip"}),
             "core function": lambda: feed.changes(conn, query),
-            "raw SQL (log, sites' solutions, features)": raw_sql,
+            "raw SQL (log, sites' solutions, features written)": raw_sql,
+            "raw SQL (log, sites' solutions, stored features read)": raw_sql_stored,
         }, repeats)
     print(f"feed page: {entries} entries from {saves} saves, {len(first_body) / 1e6:.2f} MB, "
           f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')})")

@@ -7,10 +7,11 @@ those of 0003) and after (0006), in the same run.
     python bench/writes.py --bulk-seconds 60 --edits 300 --save-every 1
 
 Each variant runs on its own copy of the catalogue (CREATE DATABASE ... TEMPLATE; connections to the source
-database are ended first), the "before" copy migrated down to 0005; both copies are dropped at the end.
+database are ended first), the "before" copy migrated down to 0005 (or --before: e.g. 0010, without the stored
+features of 0011); both copies are dropped at the end.
 
-- Single edits, one at a time on a quiet database, each an UPDATE and its COMMIT on an open connection (the
-  statement triggers run inside the UPDATE), against a peer: the same write on a PSAD platform, a catalogue
+- Single edits, one at a time, each an UPDATE and its COMMIT on an open connection (the statement triggers run
+  inside the UPDATE), the variants' copies in turn edit after edit, against a peer: the same write on a PSAD platform, a catalogue
   row without those triggers (the floor: round trips and the commit's flush). A site's text fields, a site moved by ~10 m (its solutions follow),
   a solution's vacant places (a site gains or loses "places libres": the pyramid changes at every level).
   After: also what the tile server then pays once to fold an edit's deltas into the pyramid.
@@ -125,24 +126,35 @@ def pick(engine, n: int) -> dict:
     return {"sites": sites, "solutions": solutions, "imported": imported, "copied": copied, "platforms": platforms}
 
 
-def single_edits(engine, ids: dict, n: int, after: bool) -> dict[str, dict]:
-    results = {}
-    conn = connect(engine)
-    cur = conn.cursor()
+def single_edits(engines: dict, ids: dict, n: int) -> dict[str, dict[str, dict]]:
+    """Each kind of edit on every variant's copy in turn, edit after edit (a busy minute on this shared machine
+    falls on all of them alike); then, on the "after" copy, the fold a tile server pays once per edit."""
+    conns = {variant: connect(engine) for variant, engine in engines.items()}
+    results: dict[str, dict[str, dict]] = {variant: {} for variant in engines}
     for name, sql in EDITS.items():
-        def edit(i):
-            cur.execute(sql, {"site": ids["sites"][i % len(ids["sites"])], "text": f"0{i:09d}",
-                              "platform": ids["platforms"][i % len(ids["platforms"])],
-                              "dx": 0.0001 if (i // len(ids["sites"])) % 2 == 0 else -0.0001,
-                              "solution": ids["solutions"][i % len(ids["solutions"])]})
-            conn.commit()
-        results[name] = harness.percentiles(harness.time_each(lambda i=i: edit(i) for i in range(n + 20)))
-    if after:
+        samples: dict[str, list[float]] = {variant: [] for variant in engines}
+        for i in range(n + 20):
+            for variant, conn in conns.items():
+                chosen = ids[variant]
+                started = time.perf_counter()
+                conn.cursor().execute(sql, {
+                    "site": chosen["sites"][i % len(chosen["sites"])], "text": f"0{i:09d}",
+                    "platform": chosen["platforms"][i % len(chosen["platforms"])],
+                    "dx": 0.0001 if (i // len(chosen["sites"])) % 2 == 0 else -0.0001,
+                    "solution": chosen["solutions"][i % len(chosen["solutions"])]})
+                conn.commit()
+                if i >= 20:
+                    samples[variant].append((time.perf_counter() - started) * 1000)
+        for variant in engines:
+            results[variant][name] = harness.percentiles(samples[variant])
+    if "after" in conns:
         # What the tile server pays once per edit it sees: the edit's deltas folded into the pyramid.
+        conn, chosen = conns["after"], ids["after"]
+        cur = conn.cursor()
         solution_edit = EDITS["solution: vacant places"]
 
         def edit_then_fold(i):
-            cur.execute(solution_edit, {"solution": ids["solutions"][i % len(ids["solutions"])]})
+            cur.execute(solution_edit, {"solution": chosen["solutions"][i % len(chosen["solutions"])]})
             conn.commit()
             started = time.perf_counter()
             cur.execute("SELECT catalogue_fold()")
@@ -151,9 +163,10 @@ def single_edits(engine, ids: dict, n: int, after: bool) -> dict[str, dict]:
 
         cur.execute("SELECT catalogue_fold()")  # what the edits above left
         conn.commit()
-        results["fold of one solution edit (tile server, once)"] = harness.percentiles(
+        results["after"]["fold of one solution edit (tile server, once)"] = harness.percentiles(
             [edit_then_fold(i) for i in range(n)])
-    conn.close()
+    for conn in conns.values():
+        conn.close()
     return results
 
 
@@ -244,39 +257,45 @@ def main() -> None:
     parser.add_argument("--bulk-seconds", type=float, default=60)
     parser.add_argument("--save-every", type=float, default=1.0, help="seconds between two curator saves")
     parser.add_argument("--only", choices=("before", "after"), help="run one variant only")
+    parser.add_argument("--before", default="0005", help="the revision the 'before' copy is migrated down to")
     args = parser.parse_args()
 
     source = harness.catalogue_url(args.sites)
     label = f"{args.sites} synthetic sites" if args.sites else "demo catalogue"
     variants = [v for v in ("before", "after") if args.only in (None, v)]
     results = {}
-    for variant in variants:
-        url = copy_database(source, f"{make_url(source).database}_writes_{variant}")
-        engine = make_engine(url)
-        try:
-            if variant == "before":
-                started = time.monotonic()
-                command.downgrade(alembic_config(engine), "0005")
-                print(f"{variant}: migrated down to 0005 in {time.monotonic() - started:.1f} s", flush=True)
+    urls = {variant: copy_database(source, f"{make_url(source).database}_writes_{variant}") for variant in variants}
+    engines = {variant: make_engine(url) for variant, url in urls.items()}
+    try:
+        if "before" in engines:
+            started = time.monotonic()
+            command.downgrade(alembic_config(engines["before"]), args.before)
+            print(f"before: migrated down to {args.before} in {time.monotonic() - started:.1f} s", flush=True)
+        revisions, ids = {}, {}
+        for variant, engine in engines.items():
             with engine.connect() as conn:
-                revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
-            ids = pick(engine, args.edits)
-            edits = single_edits(engine, ids, args.edits, after=variant == "after")
-            for name, stats in edits.items():
-                print(f"{label}, {variant} ({revision}), {name}: p50/p95 {fmt(stats)} ms", flush=True)
-            samples, report = saves_during_import(engine, ids, args.bulk_seconds, args.save_every)
+                revisions[variant] = conn.scalar(text("SELECT version_num FROM alembic_version"))
+            ids[variant] = pick(engine, args.edits)
+        print("load average before the edits:", harness.load_average(), flush=True)
+        edits = single_edits(engines, ids, args.edits)
+        print("load average after the edits:", harness.load_average(), flush=True)
+        for variant, engine in engines.items():
+            for name, stats in edits[variant].items():
+                print(f"{label}, {variant} ({revisions[variant]}), {name}: p50/p95 {fmt(stats)} ms", flush=True)
+            samples, report = saves_during_import(engine, ids[variant], args.bulk_seconds, args.save_every)
             saves = {kind: harness.percentiles(s) for kind, s in samples.items()}
             print(f"{label}, {variant}: import {report['statements']} statements, {report['rows']} rows in "
                   f"{report['seconds']:.1f} s (commit {report['commit_s'] * 1000:.0f} ms); saves on "
-                  f"{report['connections']} connections", flush=True)
+                  f"{report['connections']} connections; load average {harness.load_average()}", flush=True)
             for kind, stats in saves.items():
                 print(f"{label}, {variant}: {len(samples[kind])} {kind} saves during the import, p50/p95/max "
                       f"{fmt(stats)} / {max(samples[kind]):.2f} ms", flush=True)
-            results[variant] = {"revision": revision, "edits": edits, "saves": saves, "samples": samples,
-                                "import": report}
-        finally:
+            results[variant] = {"revision": revisions[variant], "edits": edits[variant], "saves": saves,
+                                "samples": samples, "import": report}
+    finally:
+        for variant, engine in engines.items():
             engine.dispose()
-            drop_database(url)
+            drop_database(urls[variant])
 
     print(f"\n### {label}\n")
     print("| what (ms, p50 / p95) | " + " | ".join(f"{v} ({results[v]['revision']})" for v in variants) + " |")

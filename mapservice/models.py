@@ -666,6 +666,22 @@ class AppBundle(Base):
     body: Mapped[bytes] = mapped_column(BYTEA)
 
 
+# Each public solution's and site's GeoJSON feature as the bundles write it, kept by the catalogue triggers of
+# migration 0011 for the change feed.
+solution_feature = Table(
+    "solution_feature",
+    Base.metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("feature", Text, nullable=False),
+)
+site_feature = Table(
+    "site_feature",
+    Base.metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("feature", Text, nullable=False),
+)
+
+
 # Tables kept in SQL only, by the migrations and their triggers (tile pyramids and the catalogue change log):
 # nothing writes them through these models, and the autogenerate comparison leaves them out.
 SQL_ONLY_TABLES = {"reporting_state", "reporting_pending"}

@@ -24,7 +24,7 @@ from .. import db
 from ..errors import NotFound
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
 from ..values import FeedCursor
-from . import changelog
+from . import changelog, features
 
 FORMAT = "masecondechance-bundle"
 FORMAT_VERSION = 1
@@ -93,16 +93,18 @@ def _label(column: str, labels: dict[str, str]) -> str:
                                          labels.items()) + " END"
 
 
-def _features(properties: list[tuple[str, str]], source: str, order: str, keyed: bool = False) -> str:
+def _features(properties: list[tuple[str, str]], source: str, order: str) -> str:
     """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
-    `order`, with `properties` (name, expression) in that order; `keyed`: each with its id first. PostgreSQL
-    writes the JSON (row_to_json, in C, after the rows are sorted); coordinates at full precision. The result
-    still takes `.format(area=...)`."""
+    `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
+    after the rows are sorted); coordinates at full precision. The result still takes `.format(area=...)`.
+    This is what a feature is: migration 0011 keeps a copy of this SQL, whose triggers store each feature as
+    written here, and the bundles and the change feed read the stored text (appdata.features); the tests compare
+    every stored feature with this SQL's (a change of properties or labels needs a revision that renders them
+    again)."""
     columns = ", ".join(f'{expression} AS "{name}"' for name, expression in properties)
     picked = ", ".join(f'r."{name}"' for name, _ in properties)
-    key = "r.id, " if keyed else ""
     return f"""
-SELECT {key}'{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
+SELECT '{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
        || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}' AS feature
 FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source} ORDER BY {order}) r,
      LATERAL (SELECT {picked}) p
@@ -136,7 +138,6 @@ SOLUTION_SOURCE = """
     FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
     WHERE s.status = 'published' AND site.status = 'published' AND {area}"""
 SOLUTIONS = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id")
-SOLUTIONS_BY_ID = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id", keyed=True)  # the change feed's
 
 SITE_PROPERTIES = [
     ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"), ("kind_label", _label("site.kind", SITE_KINDS)),
@@ -153,7 +154,6 @@ SITE_SOURCE = """
                   WHERE s.site_id = site.id AND s.status = 'published') offered ON offered.ids IS NOT NULL
     WHERE site.status = 'published' AND {area}"""
 SITES = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id")
-SITES_BY_ID = _features(SITE_PROPERTIES, SITE_SOURCE, "site.id", keyed=True)
 
 # The search index: the area's communes with their town hall (where a search from them starts), their
 # postcodes and their normalised name (the service's search_normalise, for matching offline as online).
@@ -257,11 +257,11 @@ class _CommaJoined:
             self.out.write(data[:-1].replace(b"\n", b","))
 
 
-def _write_features(out, conn: Connection, sql: str, area: BundleArea) -> int:
-    """Write the features `sql` makes as JSON into `out`, comma-separated; how many. COPY streams them in
-    the caller's transaction with the query's normal (parallel) plan; JSON text holds no raw newline, and the
-    CSV quote and delimiter chosen never occur in it, so each line is a feature as PostgreSQL wrote it."""
-    statement = text(sql.format(area=AREA_COMMUNES[area.kind]))
+def _write_features(out, conn: Connection, kind: str, area: BundleArea) -> int:
+    """Write the area's features of `kind` (as stored at write time, in id order) into `out`, comma-separated;
+    how many. COPY streams them in the caller's transaction; JSON text holds no raw newline, and the CSV quote
+    and delimiter chosen never occur in it, so each line is a feature as PostgreSQL wrote it."""
+    statement = text(f"SELECT x.feature FROM ({features.stored(kind, AREA_COMMUNES[area.kind])}) x ORDER BY x.id")
     if area.kind != "france":
         statement = statement.bindparams(code=area.code)
     query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
@@ -292,9 +292,9 @@ def build(conn: Connection, area: BundleArea) -> Bundle:
                   # Opaque to the app: it sends it back to follow the changes made after this bundle.
                   + b',"cursor":' + _json(changelog.token(FeedCursor(cursor, 0, 0)))
                   + b',"solutions":{"type":"FeatureCollection","features":[')
-        solutions = _write_features(out, conn, SOLUTIONS, area)
+        solutions = _write_features(out, conn, "solution", area)
         out.write(b']},"sites":{"type":"FeatureCollection","features":[')
-        sites = _write_features(out, conn, SITES, area)
+        sites = _write_features(out, conn, "site", area)
         out.write(b']},"coverage":' + _json(covered) + b',"places":' + _json(places(conn, area)) + b"}")
     body = buffer.getvalue()
     digest = hashlib.sha256(body).hexdigest()[:32]

@@ -21,7 +21,8 @@ the area; a tombstone for an entity the app never had is simply ignored).
 
 A page is one statement: PostgreSQL reads the log, the entities' features and states in one snapshot and writes
 the page's entries as JSON text, which the web layer passes on as it is (no round trip per step, no list of ids
-sent back and forth, nothing parsed and written again in Python)."""
+sent back and forth, nothing parsed and written again in Python). The features are read as stored at write time
+(appdata.features), not written again for each page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
-from .bundles import SITES_BY_ID, SOLUTIONS_BY_ID
+from . import features
 
 # The followed area's box in EPSG:3857 (where the change log keeps positions), as its bounds: the image of a
 # longitude/latitude rectangle is a rectangle there, so a position touches the box when it lies within them (a
@@ -55,7 +56,7 @@ IN_AREA = {
 }
 
 # The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
-WANTED = "{alias}.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id)) AND ({in_area})"
+WANTED = "f.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id))"
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -120,7 +121,8 @@ named AS (
 entities AS MATERIALIZED (
     SELECT kind, id, min(ARRAY[n, after]) AS place, bool_or(touches) AS touched FROM named GROUP BY kind, id
 ),
--- The public features among them, in the area, as the bundle writes them (the same SQL), read by id in order.
+-- The public features among them, in the area, as the bundle writes them (stored at write time), read by id in
+-- order.
 solution_features AS (
     {solution_features}
 ),
@@ -168,8 +170,8 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 # The page's statement for the whole catalogue and for each kind of followed area.
 PAGES = {area: text(PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
-    solution_features=SOLUTIONS_BY_ID.format(area=WANTED.format(kind="solution", alias="s", in_area=in_area)),
-    site_features=SITES_BY_ID.format(area=WANTED.format(kind="site", alias="site", in_area=in_area))))
+    solution_features=features.stored("solution", in_area, WANTED.format(kind="solution")),
+    site_features=features.stored("site", in_area, WANTED.format(kind="site"))))
     for area, in_area in IN_AREA.items()}
 
 
