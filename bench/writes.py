@@ -8,7 +8,7 @@ those of 0003) and after (0006), in the same run.
 
 Each variant runs on its own copy of the catalogue (CREATE DATABASE ... TEMPLATE; connections to the source
 database are ended first), the "before" copy migrated down to 0005 (or --before: e.g. 0010, without the stored
-features of 0011); both copies are dropped at the end.
+features of 0012); both copies are dropped at the end.
 
 - Single edits, one at a time, each an UPDATE and its COMMIT on an open connection (the statement triggers run
   inside the UPDATE), the variants' copies in turn edit after edit, against a peer: the same write on a PSAD platform, a catalogue

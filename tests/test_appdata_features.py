@@ -1,4 +1,4 @@
-"""The features stored at write time for the change feed (migration 0011): whatever writes the catalogue — a curator,
+"""The features stored at write time for the change feed (migration 0012): whatever writes the catalogue — a curator,
 an import, two writers of one site at once, a reference reload, a session with other settings — the stored text of
 every public solution and site is byte for byte what the bundles' SQL writes from the rows now, and nothing else is
 stored."""

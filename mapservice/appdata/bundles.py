@@ -97,7 +97,7 @@ def _features(properties: list[tuple[str, str]], source: str, order: str) -> str
     """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
     `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
     after the rows are sorted); coordinates at full precision. The result still takes `.format(area=...)`.
-    This is what a feature is: migration 0011 keeps a copy of this SQL, whose triggers store each feature as
+    This is what a feature is: migration 0012 keeps a copy of this SQL, whose triggers store each feature as
     written here, and the bundles and the change feed read the stored text (appdata.features); the tests compare
     every stored feature with this SQL's (a change of properties or labels needs a revision that renders them
     again)."""

@@ -1,5 +1,5 @@
 """The public catalogue's GeoJSON features as stored at write time: `solution_feature` and `site_feature`
-(migration 0011), where the catalogue's triggers keep, for each published solution and site, the text that the
+(migration 0012), where the catalogue's triggers keep, for each published solution and site, the text that the
 bundles' SQL (bundles.SOLUTIONS, bundles.SITES) writes from the rows. The bundles and the change feed read them
 instead of writing each feature again (~35 µs each: index lookups, then JSON)."""
 from __future__ import annotations

@@ -33,15 +33,15 @@ code): a change of a feature's properties or of a label in mapservice.taxonomy n
 redefines catalogue_features_refresh/_rebuild and runs the rebuild (tests/test_appdata_features.py compares every
 stored text with the live SQL's).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30 07:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
