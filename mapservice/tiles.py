@@ -186,8 +186,8 @@ def clusters_max_zoom(cluster_max_zoom: int) -> int:
 # 0003, 0006, 0011), where level z + 3 holds the 8 x 8 cells of the zoom-z tiles, down to level 16. A cell's
 # id_sum is the sum of its sites' ids: the id of its site when it holds one. The sites of a cell holding a
 # few are read by their level-16 cell (site_summary's cx, cy).
-PYRAMID_MAX_ZOOM = 13
 PYRAMID_TOP_LEVEL = 16
+PYRAMID_MAX_ZOOM = PYRAMID_TOP_LEVEL - 3  # a zoom-z tile's 8 x 8 cells are at level z + 3
 
 
 def lone_ids(passing: str = "true") -> str:
