@@ -667,7 +667,7 @@ class AppBundle(Base):
 
 
 # Each public solution's and site's GeoJSON feature as the bundles write it, kept by the catalogue triggers of
-# migration 0011 for the change feed.
+# migration 0012 for the change feed and the bundles.
 solution_feature = Table(
     "solution_feature",
     Base.metadata,

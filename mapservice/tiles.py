@@ -56,6 +56,17 @@ class Tileset:
     filtered: bool  # takes the search filters as query parameters
     vector_layers: tuple[dict, ...]
 
+    def layers_as_cut(self, cluster_max_zoom: int, maxzoom: int | None = None) -> list[dict]:
+        """The layers with the zooms the tiles hold them at: the clusters' last zoom as `cluster_max_zoom` cuts
+        them, and none past `maxzoom` (an archive's deepest) when given."""
+        layers = []
+        for layer in self.vector_layers:
+            last = layer["maxzoom"] if maxzoom is None else min(layer["maxzoom"], maxzoom)
+            if layer["id"] == "clusters":
+                last = min(last, clusters_max_zoom(cluster_max_zoom))
+            layers.append({**layer, "maxzoom": last})
+        return layers
+
 
 SITE_FIELDS = {
     "id": "Number: identifiant du site (aussi l'identifiant de l'objet)",

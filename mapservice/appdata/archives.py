@@ -232,10 +232,7 @@ def build(conn: Connection, tileset: str, area: BundleArea, settings: ArchiveSet
             "center_lat_e7": _e7((south + north) / 2),
         }, {
             "name": f"{ts.title} — {info['name']}", "description": ts.description, "attribution": tiles.ATTRIBUTION,
-            "vector_layers": [
-                {**layer, "maxzoom": min(layer["maxzoom"], tiles.clusters_max_zoom(settings.cluster_max_zoom), maxzoom)}
-                if layer["id"] == "clusters" else {**layer, "maxzoom": min(layer["maxzoom"], maxzoom)}
-                for layer in ts.vector_layers],
+            "vector_layers": ts.layers_as_cut(settings.cluster_max_zoom, maxzoom),
             "mapservice": {"cursor": str(cursor), "reference_version": reference, "day": day.isoformat()},
         })
     if not written:

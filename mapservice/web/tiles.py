@@ -83,13 +83,6 @@ def tile_url_template(name: str, external: bool = False) -> str:
     return unquote(url_for("tiles.tile", name=name, z="{z}", x="{x}", y="{y}", _external=external))
 
 
-def vector_layers(ts: tiles.Tileset) -> list[dict]:
-    """The tileset's layers, with the clusters' last zoom as this service is configured to cut them."""
-    deepest = tiles.clusters_max_zoom(current_app.config["SETTINGS"].tiles.cluster_max_zoom)
-    return [{**layer, "maxzoom": min(layer["maxzoom"], deepest)} if layer["id"] == "clusters" else layer
-            for layer in ts.vector_layers]
-
-
 @bp.get("/<name>.json")
 def tilejson(name: str):
     ts = tileset(name)
@@ -109,7 +102,7 @@ def tilejson(name: str):
         "maxzoom": ts.maxzoom,
         "bounds": tiles.bounds(read_db()),
         "center": [2.35, 46.6, 5],  # mainland France
-        "vector_layers": vector_layers(ts),
+        "vector_layers": ts.layers_as_cut(current_app.config["SETTINGS"].tiles.cluster_max_zoom),
     }
     if not query:
         # The same tiles in one PMTiles archive per area, for clients that read it with range requests.
