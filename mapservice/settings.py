@@ -119,8 +119,10 @@ class ApiSettings(BaseSettings):
 
 class TileSettings(BaseSettings):
     """Vector tiles: memory for the tile cache (per process), the deepest zoom where sites are clustered, the
-    cap of features per tile, and how long clients may reuse a tile without asking (0: they revalidate every
-    time with If-None-Match, so an edit shows at once; the answer is then a small 304)."""
+    cap of features per tile, how long clients may reuse a tile without asking (0: they revalidate every time
+    with If-None-Match, so an edit shows at once; the answer is then a small 304), and how long the cache trusts
+    its tiles when it hears no announcement of a change (a bound should one be lost; 0: it asks the database on
+    every request)."""
 
     model_config = _group("MAPSERVICE_TILE_")
 
@@ -128,6 +130,7 @@ class TileSettings(BaseSettings):
     cluster_max_zoom: int = 11
     max_features: int = 5000
     max_age: int = 0
+    cache_recheck_s: float = 1.0
     # Optional raster basemap under the vector layers, e.g. "https://tiles.example.org/{z}/{x}/{y}.png".
     # Off by default: the public pages make no request to a third party.
     raster_basemap_url: str | None = Field(default=None, validation_alias=AliasChoices(

@@ -11,11 +11,13 @@ Two tilesets:
   geography, simplified per zoom band in the materialized views of migration 0003.
 
 The cache keeps rendered tiles, gzipped, within a memory budget. Statement-level triggers log the positions
-every catalogue change touched (catalogue_change, with the writer's transaction id); each request reads the
-changes committed since the snapshot it last read at and evicts exactly the cached tiles around their
-positions, so an edit shows on the next request while the rest of the map stays cached. The changes are read
-from the server tiles are rendered from (the replica when there is one). When the database does not answer,
-cached tiles are served as they are (stale rather than nothing).
+every catalogue change touched (catalogue_change, with the writer's transaction id), and its commit announces it
+(NOTIFY, migration 0013). Once a change was announced, the next request reads the changes committed since the
+snapshot the cache last read at and evicts exactly the cached tiles around their positions, so an edit shows
+as soon as its announcement arrives (within a millisecond; on the next request in the process that made it)
+while the rest of the map stays cached, and a cached tile costs no database work. The changes are read from the
+server tiles are rendered from; a standby cannot listen, so there every request reads them. When the database
+does not answer, cached tiles are served as they are (stale rather than nothing).
 """
 from __future__ import annotations
 
@@ -25,12 +27,14 @@ import hashlib
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import cachetools
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+import psycopg2
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from .catalogue import solution_filter_sql
@@ -433,30 +437,56 @@ LEFT JOIN catalogue_change c ON c.txid >= pg_snapshot_xmin(CAST(:known AS pg_sna
                             AND NOT pg_visible_in_snapshot(c.txid, CAST(:known AS pg_snapshot))
 """)
 FOLD = text("SELECT catalogue_fold()")
-
-
+# Announced by every catalogue change when its transaction commits (migration 0013).
+CHANNEL = "catalogue_changed"
 def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
+
+
+class _LocalCommits:
+    """Counts the commits of this process, on any engine: the process that made a change sees it on its very next
+    request, without waiting for its announcement to come back."""
+
+    count = 0
+
+    @classmethod
+    def listen(cls) -> None:
+        if not event.contains(Engine, "commit", cls._counted):
+            event.listen(Engine, "commit", cls._counted)
+
+    @classmethod
+    def _counted(cls, conn) -> None:
+        cls.count += 1
 
 
 class TileCache:
     """Rendered tiles by (tileset, z, x, y, filters, day) within a byte budget, least recently used out first.
     One per process; safe across threads. It reads the catalogue's changes on a connection of its own, in
-    autocommit: one round trip per request, and none of the checkout and rollback of a pooled connection, so
-    that a cached tile costs no more. `connect` gives a connection to the server tiles are rendered from."""
+    autocommit, which also LISTENs to the catalogue's announcements: a request reads the changes (one round trip)
+    only when one was announced since, when this process committed, or when `recheck_seconds` have passed; else
+    a cached tile costs no database work at all. Where LISTEN is impossible (a standby), every request reads
+    them. `connect` gives a connection to the server tiles are rendered from. `recheck_seconds` bounds how stale
+    the cache may be should an announcement not reach it (a connection silently cut); it is not how changes
+    normally arrive."""
 
-    def __init__(self, max_bytes: int, cluster_max_zoom: int, connect: Callable[[], Connection]):
+    def __init__(self, max_bytes: int, cluster_max_zoom: int, connect: Callable[[], Connection],
+                 recheck_seconds: float):
         self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
         self._lock = threading.Lock()
         self._cluster_max_zoom = cluster_max_zoom
         self._connect = connect
+        self._recheck_seconds = recheck_seconds
         self._conn: Connection | None = None
+        self._listening = False  # whether _conn hears the catalogue's announcements
+        self._checked_at = 0.0  # time.monotonic() of the last read of the changes
+        self._commits_seen = -1  # _LocalCommits.count at the last read
         self._snapshot: str | None = None  # the catalogue as last read (pg_snapshot)
         self._generation = 0  # moves whenever catalogue tiles are evicted
         self.reference_version: str | None = None
         self.verified = False  # whether the last sync reached the database
         self.hits = 0
         self.misses = 0
+        _LocalCommits.listen()
 
     def __len__(self) -> int:
         return len(self._tiles)
@@ -468,32 +498,67 @@ class TileCache:
         return _xmax(self._snapshot) if self._snapshot else None
 
     def close(self) -> None:
-        """Give back the connection the cache reads the catalogue's changes on."""
+        """Close the connection the cache reads the catalogue's changes on (closed, not given back to its pool:
+        it listens)."""
         with self._lock:
             if self._conn is not None:
+                self._conn.invalidate()
                 self._conn.close()
                 self._conn = None
+
+    def _quiet(self) -> bool:
+        """Whether nothing can have changed since the last read: no announcement heard, no commit of this
+        process, and that read is recent. Costs a non-blocking read of the socket, no round trip."""
+        if (not self._listening or self._commits_seen != _LocalCommits.count
+                or time.monotonic() - self._checked_at > self._recheck_seconds):
+            return False
+        listener = self._conn.connection.dbapi_connection
+        try:
+            listener.poll()
+        except psycopg2.Error:
+            return False  # the connection is gone: the read of the changes finds out and starts again
+        if listener.notifies:
+            listener.notifies.clear()  # before the read: what is announced during it is heard next time
+            return False
+        return True
 
     def _state(self) -> list:
         for attempt in range(2):
             try:
                 if self._conn is None:
                     self._conn = self._connect().execution_options(isolation_level="AUTOCOMMIT")
+                    self._listening = self._listen()
+                self._commits_seen = _LocalCommits.count
+                self._checked_at = time.monotonic()
                 return self._conn.execute(CACHE_STATE, {"known": self._snapshot}).all()
             except DBAPIError:
                 # The server closed the connection (restart, idle timeout): one new try on a new one.
                 if self._conn is not None:
                     self._conn.invalidate()
                     self._conn = None
+                self._listening = False
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def _listen(self) -> bool:
+        try:
+            self._conn.execute(text(f"LISTEN {CHANNEL}"))
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            log.info("tile cache: no announcements here (%s); reading the changes on every request",
+                     " ".join(str(exc.orig).split())[:120])
+            return False
+        return True
 
     def sync(self) -> int:
         """Catch up with the catalogue: evict the tiles that changes committed since the last call touched.
         Returns the generation of the catalogue tiles, for put(). When the database does not answer, keep what
         is cached (served stale until it answers again)."""
         with self._lock:
+            if self._quiet():
+                return self._generation
             try:
                 rows = self._state()
             except CONNECTION_ERRORS:

@@ -5,17 +5,20 @@ import datetime as dt
 import gzip
 import math
 import random
+import time
 from collections import Counter
 
 import jsonschema
 import mapbox_vector_tile
 import pytest
 from pyproj import Transformer
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from mapservice import tiles
 from mapservice.taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
 from mapservice.values import SolutionFilters
+
+from .conftest import dispose_app, make_test_app
 
 TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 WORLD = 2 * 20037508.342789244
@@ -375,6 +378,100 @@ def test_a_bulk_change_empties_the_catalogue_cache_but_not_the_basemap(fresh_cli
         conn.execute(text("UPDATE solution SET updated_at = updated_at"))  # every row: too many to list
     assert get_tile(fresh_client, *catalogue).headers["X-Tile-Cache"] == "miss"
     assert get_tile(fresh_client, *basemap, tileset="basemap").headers["X-Tile-Cache"] == "hit"
+
+
+def counting_statements(engine):
+    """A list that every statement run on `engine` from now on appends itself to."""
+    run = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: run.append(statement))
+    return run
+
+
+def edit(engine, sql: str, binds: dict, elsewhere: bool = True, announce: bool = True) -> None:
+    """Commit `sql`, by default as another process would: on a bare DBAPI connection, unseen by this process's
+    engines; with `announce=False`, without the catalogue's announcement."""
+    silenced = ["ALTER TABLE catalogue_change DISABLE TRIGGER catalogue_change_announce", sql,
+                "ALTER TABLE catalogue_change ENABLE TRIGGER catalogue_change_announce"]
+    statements = [sql] if announce else silenced
+    if not elsewhere:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement, binds if statement is sql else ())
+        return
+    conn = engine.raw_connection()
+    try:
+        with conn.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement, binds if statement is sql else None)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def example_site_tile(engine, z: int = 15) -> tuple[int, tuple[int, int, int]]:
+    with engine.connect() as conn:
+        site_id, lon, lat = conn.execute(text("""
+            SELECT id, ST_X(geom), ST_Y(geom) FROM site
+            WHERE is_example AND status = 'published' AND name LIKE '%Lyon%' ORDER BY id LIMIT 1""")).one()
+    return site_id, tile_of(lon, lat, z)
+
+
+def test_a_cached_tile_asks_the_database_nothing_until_a_change_is_announced(fresh_database_url, fresh_engine):
+    app = make_test_app(fresh_database_url, tiles={"cache_recheck_s": 3600})
+    try:
+        client = app.test_client()
+        site_id, tile = example_site_tile(fresh_engine)
+        before = get_tile(client, *tile)
+        get_tile(client, *tile)  # caught up with the cache's own commit (it folded the pyramid's deltas)
+        statements = counting_statements(app.extensions["mapservice.databases"].reads)
+        for _ in range(20):
+            assert get_tile(client, *tile).headers["X-Tile-Cache"] == "hit"
+        assert statements == []
+
+        # Another process unpublishes the site: its commit is announced, and the tile is rendered again.
+        edit(fresh_engine, "UPDATE site SET status = 'draft' WHERE id = %(id)s", {"id": site_id})
+        deadline = time.monotonic() + 5
+        while (after := get_tile(client, *tile)).headers["X-Tile-Cache"] == "hit" and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert after.headers["X-Tile-Cache"] == "miss"
+        assert after.headers.get("ETag") != before.headers.get("ETag")
+    finally:
+        dispose_app(app)
+
+
+def test_a_change_whose_announcement_never_came_shows_after_the_recheck_interval(fresh_database_url,
+                                                                                fresh_engine):
+    app = make_test_app(fresh_database_url, tiles={"cache_recheck_s": 0.5})
+    try:
+        client = app.test_client()
+        site_id, tile = example_site_tile(fresh_engine)
+        before = get_tile(client, *tile).headers.get("ETag")
+        get_tile(client, *tile)  # caught up with the cache's own commit (it folded the pyramid's deltas)
+        edit(fresh_engine, "UPDATE site SET status = 'draft' WHERE id = %(id)s", {"id": site_id}, announce=False)
+        time.sleep(0.1)
+        stale = get_tile(client, *tile)
+        assert stale.headers["X-Tile-Cache"] == "hit" and stale.headers.get("ETag") == before
+        time.sleep(0.5)
+        fresh = get_tile(client, *tile)
+        assert fresh.headers["X-Tile-Cache"] == "miss" and fresh.headers.get("ETag") != before
+    finally:
+        dispose_app(app)
+
+
+def test_the_process_that_commits_a_change_shows_it_on_its_next_request(fresh_database_url, fresh_engine):
+    """Without waiting for the announcement to come back (here it never comes)."""
+    app = make_test_app(fresh_database_url, tiles={"cache_recheck_s": 3600})
+    try:
+        client = app.test_client()
+        site_id, tile = example_site_tile(fresh_engine)
+        before = get_tile(client, *tile).headers.get("ETag")
+        get_tile(client, *tile)
+        edit(fresh_engine, "UPDATE site SET status = 'draft' WHERE id = %(id)s", {"id": site_id}, elsewhere=False,
+             announce=False)
+        after = get_tile(client, *tile)
+        assert after.headers["X-Tile-Cache"] == "miss" and after.headers.get("ETag") != before
+    finally:
+        dispose_app(app)
 
 
 # -- basemap ------------------------------------------------------------------------------------------------

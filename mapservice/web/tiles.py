@@ -27,7 +27,7 @@ def create_cache(state) -> None:
     settings = state.app.config["SETTINGS"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
         settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom,
-        state.app.extensions["mapservice.databases"].connect_for_reads)
+        state.app.extensions["mapservice.databases"].connect_for_reads, settings.tiles.cache_recheck_s)
 
 
 def tileset(name: str) -> tiles.Tileset:
@@ -38,12 +38,7 @@ def tileset(name: str) -> tiles.Tileset:
 
 def cache_control(response: Response) -> Response:
     max_age = current_app.config["SETTINGS"].tiles.max_age
-    if max_age > 0:
-        response.cache_control.public = True
-        response.cache_control.max_age = max_age
-    else:
-        response.cache_control.public = True
-        response.cache_control.no_cache = True
+    response.headers["Cache-Control"] = f"public, max-age={max_age}" if max_age > 0 else "public, no-cache"
     return response
 
 
@@ -75,7 +70,8 @@ def tile(name: str, z: str, x: str, y: str):
     response.vary.add("Accept-Encoding")
     response.headers["X-Tile-Cache"] = ("hit" if cache.verified else "stale") if found.cached else "miss"
     cache_control(response)
-    return response.make_conditional(request)
+    # Only a revalidation can get a 304 (tiles have no date): the others skip Werkzeug's conditional checks.
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 def tile_url_template(name: str, external: bool = False) -> str:
@@ -110,7 +106,8 @@ def tilejson(name: str):
     response = current_app.json.response(body)
     response.add_etag()
     cache_control(response)
-    return response.make_conditional(request)
+    # Only a revalidation can get a 304 (tiles have no date): the others skip Werkzeug's conditional checks.
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 @bp.get("/")
@@ -194,7 +191,8 @@ def style_document():
     response = current_app.json.response(body)
     response.add_etag()
     cache_control(response)
-    return response.make_conditional(request)
+    # Only a revalidation can get a 304 (tiles have no date): the others skip Werkzeug's conditional checks.
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 @bp.get("/glyphs/<fontstack>/<glyph_range>.pbf")
