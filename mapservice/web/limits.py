@@ -71,5 +71,7 @@ def init_app(app: Flask) -> Limiter:
         if limit_name:
             # Only writes count: showing the login form (GET) is not an attempt.
             app.view_functions[endpoint] = limiter.limit(getattr(settings, limit_name), methods=WRITE_METHODS)(view)
+    # Only writes are ever limited: a read skips the limiter's resolution of limits (a tenth of a cached tile).
+    limiter.request_filter(lambda: request.method not in WRITE_METHODS)
     app.extensions["mapservice.limiter"] = limiter
     return limiter
