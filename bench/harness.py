@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from sqlalchemy import text
+
 from mapservice.cluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,13 +106,34 @@ _SERVERS: dict[str, int] = {}  # base URL -> gunicorn master's pid
 def worker_memory_mb(base_url: str) -> list[tuple[float, float]]:
     """Resident and peak resident memory (VmRSS, VmHWM), MB, of each worker of the gunicorn serving
     `base_url` (Linux /proc)."""
-    master = _SERVERS[base_url]
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     found = []
-    for pid in children:
+    for pid in _children(_SERVERS[base_url]):
         status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
         found.append(tuple(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def serving_processes(base_url: str, engine) -> list[int]:
+    """The processes that answer `base_url`'s requests: the gunicorn's workers and every process of the
+    PostgreSQL server `engine` reaches (the children of its postmaster: backends, writer, autovacuum)."""
+    with engine.connect() as conn:
+        backend = conn.scalar(text("SELECT pg_backend_pid()"))
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return _children(_SERVERS[base_url]) + _children(postmaster)
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU time the processes `pids` have used so far (those that ended since are left out)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_up(host: str, port: int, timeout: float = 30) -> None:

@@ -188,6 +188,14 @@ def wrk(base: str, paths: list[str], seconds: int = 10, warmup: int = 10) -> dic
             "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
+def cpu_per_request(processes: list[int], base: str, paths: list[str], seconds: int = 4) -> tuple[float, float]:
+    """Requests per second over `seconds`, and the CPU time (µs) the serving `processes` spent per request: on a
+    shared machine the throughput follows the neighbours' load, the CPU a request costs much less."""
+    before = harness.cpu_seconds(processes)
+    rps = wrk(base, paths, seconds, warmup=0)["rps"]
+    return rps, (harness.cpu_seconds(processes) - before) / (rps * seconds) * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, help="use the synthetic catalogue of this size")
@@ -228,9 +236,11 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
         ours = wrk(base, paths)
         memory = harness.worker_memory_mb(base)  # each worker has rendered or cached every sampled tile
         # cached tiles and the floor in turn, 4 s each, three times: the machine's load moves between minutes
-        pairs = [(wrk(base, paths, 4, warmup=0)["rps"], wrk(base, ["/healthz"], 4, warmup=0)["rps"])
+        processes = harness.serving_processes(base, engine)
+        pairs = [(cpu_per_request(processes, base, paths), cpu_per_request(processes, base, ["/healthz"]))
                  for _ in range(3)]
-    ratios = sorted(tiles_rps / floor_rps for tiles_rps, floor_rps in pairs)
+    ratios = sorted(tiles[0] / floor[0] for tiles, floor in pairs)
+    cpu_ratios = sorted(floor[1] / tiles[1] for tiles, floor in pairs)
     theirs = None
     tipg_ms = None
     if not args.no_tipg and (TIPG / "uvicorn").exists() and shutil.which("wrk"):
@@ -259,7 +269,10 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
     print(f"warm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
           f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']})")
     print("cached tiles / the floor /healthz, in turn 4 s each: "
-          + ", ".join(f"{t:.0f} / {f:.0f} req/s" for t, f in pairs) + f": median {ratios[1]:.2f}x the floor")
+          + ", ".join(f"{t[0]:.0f} / {f[0]:.0f} req/s" for t, f in pairs) + f": median {ratios[1]:.2f}x the floor")
+    print("CPU per request of the workers and the database, cached tile / floor: "
+          + ", ".join(f"{t[1]:.0f} / {f[1]:.0f} µs" for t, f in pairs)
+          + f": the floor's CPU is a median {cpu_ratios[1]:.2f}x a cached tile's")
     print("app workers' memory after serving every tile (RSS / peak, MB): "
           + ", ".join(f"{rss:.0f} / {peak:.0f}" for rss, peak in memory))
     if theirs:
