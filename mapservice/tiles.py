@@ -439,6 +439,8 @@ LEFT JOIN catalogue_change c ON c.txid >= pg_snapshot_xmin(CAST(:known AS pg_sna
 FOLD = text("SELECT catalogue_fold()")
 # Announced by every catalogue change when its transaction commits (migration 0013).
 CHANNEL = "catalogue_changed"
+
+
 def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
 
