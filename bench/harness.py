@@ -136,14 +136,20 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_up(host: str, port: int, timeout: float = 30) -> None:
+def wait_until_up(host: str, port: int, timeout: float = 30, path: str = "/healthz") -> None:
+    """Until `path` answers 200: a worker has loaded the app (the master listens long before that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            socket.create_connection((host, port), timeout=1).close()
-            return
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection(host, port, timeout=5)
+            try:
+                conn.request("GET", path)
+                if conn.getresponse().status == 200:
+                    return
+            finally:
+                conn.close()
         time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
+    raise RuntimeError(f"{path} does not answer on {host}:{port} after {timeout} s")
 
 
 class KeepAliveClient:

@@ -1,0 +1,69 @@
+"""Cached tiles against the HTTP floor (issue 14 item 2): throughput and CPU per request, in turn.
+
+    python bench/tile_cache.py --sites 10000
+    python bench/tile_cache.py --sites 1000000 --against /tmp/previous   # another checkout, same run
+
+Two gunicorns of 2 workers (this checkout and, with --against, another one) serve the same catalogue; each has
+seen every sampled tile (all zooms) first. Then, round after round, wrk -t2 -c8 for 4 s on: the cached tiles of
+each server, and the floor (`/healthz`, a response that reads no database) of each. For every run, the CPU time
+the serving processes (the server's workers and every process of the database server) spent per request: on
+a shared machine the throughput follows the neighbours' load much more than the CPU a request costs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from tiles import cpu_per_request, sample_tiles, wrk  # noqa: E402
+
+from mapservice.db import make_engine  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sites", type=int, help="use the synthetic catalogue of this size")
+    parser.add_argument("--against", type=Path, help="another checkout of the service, served beside this one")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    url = harness.catalogue_url(args.sites)
+    engine = make_engine(url)
+    sampled = sample_tiles(engine, 20)
+    paths = [f"/tiles/solutions/{z}/{x}/{y}.mvt" for coords in sampled.values() for z, x, y in coords]
+    print(f"cached tiles against the floor: {len(paths)} tiles, {args.sites or 'demo'} sites; "
+          f"load {harness.load_average()}", flush=True)
+    checkouts = {"this checkout": harness.ROOT} | ({"--against": args.against} if args.against else {})
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(harness.gunicorn(url, workers=2, checkout=checkout))
+                   for name, checkout in checkouts.items()}
+        for base in servers.values():
+            wrk(base, paths, 3, warmup=5)  # every worker has rendered every tile (and opened its connections)
+        processes = {name: harness.serving_processes(base, engine) for name, base in servers.items()}
+        runs = {(name, what): [] for name in servers for what in ("tiles", "floor")}
+        for _ in range(args.rounds):
+            for name, base in servers.items():
+                runs[name, "tiles"].append(cpu_per_request(processes[name], base, paths))
+                runs[name, "floor"].append(cpu_per_request(processes[name], base, ["/healthz"]))
+    print(f"load after: {harness.load_average()}")
+    print(f"{'server':<15} {'what':<6} {'req/s, each round':<40} {'CPU µs/request, each round'}")
+    for (name, what), values in runs.items():
+        print(f"{name:<15} {what:<6} {' '.join(f'{rps:6.0f}' for rps, _ in values):<40} "
+              f"{' '.join(f'{cpu:6.0f}' for _, cpu in values)}")
+    for name in servers:
+        tiles, floor = runs[name, "tiles"], runs[name, "floor"]
+        throughput = statistics.median(t[0] / f[0] for t, f in zip(tiles, floor))
+        cpu = statistics.median(f[1] / t[1] for t, f in zip(tiles, floor))
+        print(f"{name}: cached tiles at a median {throughput:.2f}x the floor's throughput (rounds "
+              f"{min(t[0] / f[0] for t, f in zip(tiles, floor)):.2f}–{max(t[0] / f[0] for t, f in zip(tiles, floor)):.2f}x); "
+              f"the floor's CPU per request is a median {cpu:.2f}x a cached tile's")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
