@@ -40,9 +40,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        # setdefault: a page with its own needs (the report's map frame) sets its policy itself.
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
+        # Only those missing: a page with its own needs (the report's map frame) sets its policy itself. One
+        # pass over the response's headers (a setdefault each would scan them six times, on every response).
+        present = {name.lower() for name in response.headers.keys()}
+        response.headers.extend([(name, value) for name, value in headers.items() if name.lower() not in present])
         return response
 
     # Templates show a link from data or settings only through `| safe_link` (http(s), tel, mailto).
