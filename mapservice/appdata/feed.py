@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..db import fetch_prepared
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
 from . import features
@@ -71,7 +71,8 @@ log AS MATERIALIZED (
                 SELECT FROM box, unnest(c.xs, c.ys) AS p(x, y)
                 WHERE p.x BETWEEN box.west AND box.east AND p.y BETWEEN box.south AND box.north)) AS touches
     FROM catalogue_change c
-    WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+    WHERE c.txid >= CAST(CAST(CAST(:txid AS bigint) AS text) AS xid8)
+      AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
       AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
     ORDER BY c.txid, c.id
     LIMIT :limit + 1
@@ -168,45 +169,45 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 """
 
 # The page's statement for the whole catalogue and for each kind of followed area.
-PAGES = {area: text(PAGE.format(
+PAGES = {area: PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
     solution_features=features.stored("solution", in_area, WANTED.format(kind="solution")),
-    site_features=features.stored("site", in_area, WANTED.format(kind="site"))))
+    site_features=features.stored("site", in_area, WANTED.format(kind="site")))
     for area, in_area in IN_AREA.items()}
 
 
 @dataclass(frozen=True)
 class FeedPage:
-    """The page's entries as JSON text (comma-separated objects, as PostgreSQL wrote them), the next cursor,
+    """The page's entries as JSON (comma-separated objects, the UTF-8 bytes PostgreSQL wrote), the next cursor,
     whether more changes can already be read."""
 
-    entries: str
+    entries: bytes
     next: FeedCursor
     more: bool
 
 
 def changes(conn: Connection, query: ChangeQuery) -> FeedPage:
     area = "bbox" if query.bbox else (query.area.kind if query.area else None)
-    page = conn.execute(PAGES[area], {
+    [page] = fetch_prepared(conn, PAGES[area], {
         "txid": query.since.txid, "change_id": query.since.change_id, "position": query.since.position,
-        "limit": query.limit, **_area_binds(query)}).one()
-    if query.since.txid <= page.pruned_through:
+        "limit": query.limit, **_area_binds(query)}, text_as_bytes=True)
+    if query.since.txid <= page["pruned_through"]:
         raise Gone("Ce curseur est plus ancien que l'historique des changements conservé (une semaine) : "
                    "téléchargez à nouveau le paquet de la zone (/api/v1/bundles), puis suivez les changements "
                    "à partir de son curseur.", parameter="since")
-    if page.reload and not page.logged:
+    if page["reload"] and not page["logged"]:
         raise Gone("Le catalogue a été rechargé en entier depuis ce curseur : téléchargez à nouveau le paquet de "
                    "la zone (/api/v1/bundles), puis suivez les changements à partir de son curseur.",
                    parameter="since")
-    caught_up = FeedCursor(page.xmin, 0, 0)
-    if not page.logged:
+    caught_up = FeedCursor(page["xmin"], 0, 0)
+    if not page["logged"]:
         # Caught up: every change of a transaction older than xmin has been given.
-        return FeedPage("", max(query.since, caught_up), False)
+        return FeedPage(b"", max(query.since, caught_up), False)
     # A full page may be followed by more (or by nothing: the next page then says so); a page with room left
     # took every row before the horizon.
-    more = page.reload or page.logged == query.limit
-    following = FeedCursor(*page.last)
-    return FeedPage(page.entries or "", following if more else max(following, caught_up), more)
+    more = page["reload"] or page["logged"] == query.limit
+    following = FeedCursor(*page["last"])
+    return FeedPage(page["entries"] or b"", following if more else max(following, caught_up), more)
 
 
 def _area_binds(query: ChangeQuery) -> dict:
