@@ -12,8 +12,10 @@ at most.
 Each entry gives the entity's current state, never a past one: the feature exactly as in the bundle (the same
 SQL) for a published solution or site, else a tombstone saying why it left (deleted, archived, unpublished, or
 outside the followed area). Applying the entries in order to a copy made at the cursor gives the catalogue as
-it is, even when the same entity comes again in a later page. A site's change also gives its solutions (their
-position, their site's status, come from it).
+it is, even when the same entity comes again in a later page. A change of sites (a statement on `site`) also
+gives their solutions (their position, their site's status come from it). A change of solutions gives them and
+their sites (a site's feature lists its published solutions), not the sites' other solutions: a statement on
+`solution` changes no other solution's feature (the log tells them apart: a site's statement logs no solution).
 
 An app that keeps one area (a département, a région, a box) gets the entries of entities in that area and a
 tombstone for every changed entity now outside it whose change touched the area's box (one that moved out of
@@ -100,7 +102,8 @@ taken AS MATERIALIZED (
 -- the rows before, then its place in its row's slice); only the slices of the rows' lists the page needs are read
 -- (an import's row may name hundreds of thousands of sites).
 logged AS MATERIALIZED (
-    SELECT t.txid, t.change_id, e.position, e.kind, e.id, t.touches, t.before + e.position - t.first + 1 AS n
+    SELECT t.txid, t.change_id, e.position, e.kind, e.id, t.touches, t.before + e.position - t.first + 1 AS n,
+           t.solutions = 0 AS site_statement
     FROM taken t JOIN catalogue_change c ON c.id = t.change_id, LATERAL (
         SELECT t.first - 1 + x.n AS position, 'site' AS kind, x.id
         FROM unnest(c.site_ids[t.first : least(t.last, t.sites)]) WITH ORDINALITY AS x(id, n)
@@ -109,14 +112,15 @@ logged AS MATERIALIZED (
         FROM unnest(c.solution_ids[greatest(t.first - t.sites, 1) : t.last - t.sites]) WITH ORDINALITY AS x(id, n)
     ) e
 ),
--- A site's change is also its solutions' (their position and their site's status come from it): each site's
--- solutions follow it.
+-- A change of a site by a statement on sites is also its solutions' (their position and their site's status come
+-- from it): the site's solutions follow it. (A statement on solutions logs their sites too, but the sites' other
+-- solutions did not change.)
 named AS (
     SELECT kind, id, touches, n FROM logged
     UNION ALL
     SELECT 'solution', o.id, l.touches, l.n
     FROM logged l, unnest(ARRAY(SELECT s.id FROM solution s WHERE s.site_id = l.id)) AS o(id)
-    WHERE l.kind = 'site'
+    WHERE l.kind = 'site' AND l.site_statement
 ),
 -- Each entity once, where it first comes, placed by (n, after): a site before its solutions, these by id (a
 -- solution logged itself is alone at its n); touched: whether any of its changes met the followed box.
