@@ -57,8 +57,10 @@ IN_AREA = {
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
 
-# The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
-WANTED = "f.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id))"
+# The page's entities of a kind in the followed area (alias f, as features.AREA_JOINS has it), their ids sorted for
+# an index scan that walks the index once: the area is checked on the entities' sites and communes before any
+# feature is read (most of a page may lie outside it).
+WANTED = "f.id = ANY(ARRAY(SELECT f.id FROM entities f{joins} WHERE f.kind = '{kind}' AND ({in_area}) ORDER BY f.id))"
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -177,8 +179,9 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 # The page's statement for the whole catalogue and for each kind of followed area.
 PAGES = {area: PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
-    solution_features=features.stored("solution", in_area, WANTED.format(kind="solution")),
-    site_features=features.stored("site", in_area, WANTED.format(kind="site")))
+    **{f"{kind}_features": features.stored(kind, "true", WANTED.format(
+        kind=kind, in_area=in_area, joins="" if in_area == "true" else features.AREA_JOINS[kind]))
+       for kind in features.KINDS})
     for area, in_area in IN_AREA.items()}
 
 
