@@ -57,10 +57,20 @@ IN_AREA = {
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
 
-# The page's entities of a kind in the followed area (alias f, as features.AREA_JOINS has it), their ids sorted for
-# an index scan that walks the index once: the area is checked on the entities' sites and communes before any
-# feature is read (most of a page may lie outside it).
-WANTED = "f.id = ANY(ARRAY(SELECT f.id FROM entities f{joins} WHERE f.kind = '{kind}' AND ({in_area}) ORDER BY f.id))"
+# The page's entities in the followed area, checked once on their sites and communes before any feature is read
+# (most of a page may lie outside it): features.AREA_JOINS on the entities (alias f).
+INSIDE = " UNION ALL ".join(
+    f"SELECT f.kind, f.id FROM entities f{features.AREA_JOINS[kind]} WHERE f.kind = '{kind}' AND ({{in_area}})"
+    for kind in features.KINDS)
+
+# The page's entities of a kind in the area (`among`: inside, or all the entities for the whole catalogue), their
+# ids sorted for an index scan that walks the index once.
+WANTED = "f.id = ANY(ARRAY(SELECT id FROM {among} WHERE kind = '{kind}' ORDER BY id))"
+
+# Which entities without a feature may get a tombstone: in the whole catalogue, all of them; in an area, those
+# inside it or whose change touched its box (the others concern the app no more than they did).
+MAY_LEAVE = {None: "true", **{area: "e.touched OR (e.kind, e.id) IN (SELECT kind, id FROM inside)"
+                              for area in ("departement", "region", "bbox")}}
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -130,6 +140,10 @@ entities AS MATERIALIZED (
     SELECT kind, id, min(n) AS n, CASE kind WHEN 'site' THEN 0 ELSE id END AS after, bool_or(touches) AS touched
     FROM named GROUP BY kind, id
 ),
+-- Those in the followed area (not read for the whole catalogue: all of them are).
+inside AS MATERIALIZED (
+    {inside}
+),
 -- The public features among them, in the area, as the bundle writes them (stored at write time), read by id in
 -- order.
 solution_features AS (
@@ -152,7 +166,7 @@ written AS (
                           coalesce(s.id IS NOT NULL AND ({in_area}), false) AS inside
                    FROM (SELECT e.id) want LEFT JOIN solution s ON s.id = want.id
                    LEFT JOIN site ON site.id = s.site_id LEFT JOIN commune c ON c.code = site.commune_code) st
-             WHERE st.inside OR e.touched))
+             WHERE ({may_leave}) AND (st.inside OR e.touched)))
         ELSE coalesce(
             '{{"type":"site","id":' || e.id || ',"action":"upsert","feature":' || tf.feature || '}}',
             (SELECT '{{"type":"site","id":' || e.id || ',"action":"remove","reason":"' || CASE
@@ -162,7 +176,7 @@ written AS (
              FROM (SELECT site.status, coalesce(site.id IS NOT NULL AND ({in_area}), false) AS inside
                    FROM (SELECT e.id) want LEFT JOIN site ON site.id = want.id
                    LEFT JOIN commune c ON c.code = site.commune_code) st
-             WHERE st.inside OR e.touched))
+             WHERE ({may_leave}) AND (st.inside OR e.touched)))
         END AS entry
     FROM entities e
     LEFT JOIN solution_features sf ON e.kind = 'solution' AND sf.id = e.id
@@ -179,9 +193,9 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
 # The page's statement for the whole catalogue and for each kind of followed area.
 PAGES = {area: PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
+    inside=INSIDE.format(in_area=in_area), may_leave=MAY_LEAVE[area],
     **{f"{kind}_features": features.stored(kind, "true", WANTED.format(
-        kind=kind, in_area=in_area, joins="" if in_area == "true" else features.AREA_JOINS[kind]))
-       for kind in features.KINDS})
+        kind=kind, among="entities" if area is None else "inside")) for kind in features.KINDS})
     for area, in_area in IN_AREA.items()}
 
 
