@@ -10,7 +10,8 @@ fetched by a plain client, i.e. the floor of any builder that reads them, and th
 JSON from the rows (what the build read before migration 0011).
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
 site; with --feed-edits sites, each one site, i.e. the site and its solutions), through the app in process (Flask
-test client), plain and gzipped, timed in turn with its peers round after round; peers: the core function alone,
+test client), plain, gzipped and for the Rhône (departement=69), timed in turn with its peers round after round,
+after the page's first request (cold: its rows read for the first time); peers: the core function alone,
 and the raw SQL of a client that makes the same page in round trips (the log's rows of the first 1,000 changes, the
 solutions of the sites changed by a statement on sites, then the features of those solutions and sites by id:
 written by the bundles' SQL, or read as stored at write time, migration 0012).
@@ -88,16 +89,22 @@ def bench_feed(engine, url: str, edits: str = "solutions", saves: int = 1000, re
     with engine.connect() as conn:
         cursor = FeedCursor(changelog.position(conn), 0, 0)
         ids = conn.execute(text(picking), {"n": saves}).scalars().all()
-    with engine.begin() as conn:  # one statement per save, as a curator's
-        for row_id in ids:
-            conn.execute(text(saving), {"i": row_id})
     query = ChangeQuery(since=cursor, limit=1000)
     app = create_app({"database": {"url": url}})
     client = app.test_client()
     since = changelog.token(cursor)
+    # A worker already serving the feed (connected, the statement prepared and planned), nothing after the cursor yet
+    client.get(f"/api/v1/changes?since={since}&limit=1000")
+    with engine.begin() as conn:  # one statement per save, as a curator's
+        for row_id in ids:
+            conn.execute(text(saving), {"i": row_id})
+    # Cold: the page's first request reads its rows for the first time since they were written.
+    started = time.perf_counter()
     first = client.get(f"/api/v1/changes?since={since}&limit=1000")
+    cold_ms = (time.perf_counter() - started) * 1000
     first_body, entries = first.data, len(first.get_json()["changes"])
     gzipped = client.get(f"/api/v1/changes?since={since}&limit=1000", headers={"Accept-Encoding": "gzip"})
+    rhone = len(client.get(f"/api/v1/changes?since={since}&limit=1000&departement=69").get_json()["changes"])
     with engine.connect() as conn:
         def page_ids() -> tuple[list[int], list[int]]:
             rows = conn.execute(text("""
@@ -128,12 +135,15 @@ def bench_feed(engine, url: str, edits: str = "solutions", saves: int = 1000, re
             "HTTP (in process)": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"),
             "HTTP, Accept-Encoding: gzip": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000",
                                                               headers={"Accept-Encoding": "gzip"}),
+            f"HTTP, departement=69 ({rhone} entries)": lambda: client.get(
+                f"/api/v1/changes?since={since}&limit=1000&departement=69"),
             "core function": lambda: feed.changes(conn, query),
             "raw SQL (log, sites' solutions, features written)": raw_sql,
             "raw SQL (log, sites' solutions, stored features read)": raw_sql_stored,
         }, repeats)
     print(f"feed page: {entries} entries from {saves} saves of {edits}, {len(first_body) / 1e6:.2f} MB, "
-          f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')})")
+          f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')}); the page's first request, "
+          f"cold: {cold_ms:.1f} ms")
     harness.print_percentiles({name: harness.percentiles(ms) for name, ms in samples.items()})
 
 
