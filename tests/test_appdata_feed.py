@@ -258,6 +258,24 @@ def test_a_gzipped_page_is_the_same_page(feed_app):
     assert json.loads(gzip.decompress(gzipped.data)) == plain.get_json() and plain.get_json()["changes"]
 
 
+def test_a_page_is_the_same_without_prepared_statements(feed_app, fresh_database_url):
+    """Behind PgBouncer in transaction pooling (prepared_statements off) the page's statement is sent as text."""
+    app, client, engine = feed_app
+    _, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        random_edits(conn, random.Random(10), 5)
+    entries(client, cursor, barrier(engine))  # the edits are in the feed
+    plain = make_test_app(fresh_database_url, database={"url": fresh_database_url, "prepared_statements": False})
+    try:
+        for area in ({}, {"departement": "69"}, {"bbox": "4.6,45.5,5.1,45.9"}):
+            asked = {"since": cursor, "limit": 7, **area}
+            page = plain.test_client().get("/api/v1/changes", query_string=asked)
+            assert page.status_code == 200 and (page.get_json()["changes"] or area)
+            assert page.get_json() == client.get("/api/v1/changes", query_string=asked).get_json()
+    finally:
+        dispose_app(plain)
+
+
 def test_an_area_s_feed_says_when_a_site_left_it(feed_app):
     app, client, engine = feed_app
     _, cursor = copy_with_cursor(engine)
