@@ -69,8 +69,8 @@ WANTED = "f.id = ANY(ARRAY(SELECT id FROM {among} WHERE kind = '{kind}' ORDER BY
 
 # Which entities without a feature may get a tombstone: in the whole catalogue, all of them; in an area, those
 # inside it or whose change touched its box (the others concern the app no more than they did).
-MAY_LEAVE = {None: "true", **{area: "e.touched OR (e.kind, e.id) IN (SELECT kind, id FROM inside)"
-                              for area in ("departement", "region", "bbox")}}
+MAY_LEAVE = {area: "e.touched OR (e.kind, e.id) IN (SELECT kind, id FROM inside)" if area else "true"
+             for area in IN_AREA}
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -85,6 +85,7 @@ log AS MATERIALIZED (
                 SELECT FROM box, unnest(c.xs, c.ys) AS p(x, y)
                 WHERE p.x BETWEEN box.west AND box.east AND p.y BETWEEN box.south AND box.north)) AS touches
     FROM catalogue_change c
+    -- (the cursor's transaction typed where it first comes: the statement is prepared)
     WHERE c.txid >= CAST(CAST(CAST(:txid AS bigint) AS text) AS xid8)
       AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
       AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
