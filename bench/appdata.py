@@ -9,10 +9,12 @@ REPEATABLE READ transaction, rolled back afterwards; peers: the same SELECTs (st
 fetched by a plain client, i.e. the floor of any builder that reads them, and the SELECTs writing each feature's
 JSON from the rows (what the build read before migration 0011).
 Feed: a page of 1,000 changes of /api/v1/changes (1,000 curator saves, each one solution, i.e. its solution and its
-site), through the app in process (Flask test client), plain and gzipped, timed in turn with its peers round after
-round; peers: the core function alone, and the raw SQL of a client that makes the same page in round trips (the
-log's rows of the first 1,000 entries, the sites' solutions, then the features of those solutions and sites by id:
-written by the bundles' SQL, or read as stored at write time, migration 0011).
+site; with --feed-edits sites, each one site, i.e. the site and its solutions), through the app in process (Flask
+test client), plain, gzipped and for the Rhône (departement=69), timed in turn with its peers round after round,
+after the page's first request (cold: its rows read for the first time); peers: the core function alone,
+and the raw SQL of a client that makes the same page in round trips (the log's rows of the first 1,000 changes, the
+solutions of the sites changed by a statement on sites, then the features of those solutions and sites by id:
+written by the bundles' SQL, or read as stored at write time, migration 0012).
 Archive: the national `solutions` archive z0–--maxzoom written to a temporary directory, per zoom, rendered on
 --connections connections; peer: the
 same tiles requested cold one by one from the live endpoint (Flask test client, empty tile cache) on a sample of
@@ -74,29 +76,45 @@ def bench_bundles(engine, areas: list[bundles.BundleArea]) -> None:
               f"{written_s:.1f} s |", flush=True)
 
 
-def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
+SAVES = {  # what a curator's save of one row changes (the values stay the same)
+    "solutions": ("SELECT id FROM solution WHERE status = 'published' ORDER BY random() LIMIT :n",
+                  "UPDATE solution SET vacant_places = vacant_places WHERE id = :i"),
+    "sites": ("SELECT id FROM site WHERE status = 'published' ORDER BY random() LIMIT :n",
+              "UPDATE site SET name = name WHERE id = :i"),
+}
+
+
+def bench_feed(engine, url: str, edits: str = "solutions", saves: int = 1000, repeats: int = 60) -> None:
+    picking, saving = SAVES[edits]
     with engine.connect() as conn:
         cursor = FeedCursor(changelog.position(conn), 0, 0)
-        ids = conn.execute(text("SELECT id FROM solution WHERE status = 'published' ORDER BY random() LIMIT :n"),
-                           {"n": saves}).scalars().all()
-    with engine.begin() as conn:  # one statement per save, as a curator's; the values do not change
-        for solution_id in ids:
-            conn.execute(text("UPDATE solution SET vacant_places = vacant_places WHERE id = :i"), {"i": solution_id})
+        ids = conn.execute(text(picking), {"n": saves}).scalars().all()
     query = ChangeQuery(since=cursor, limit=1000)
     app = create_app({"database": {"url": url}})
     client = app.test_client()
     since = changelog.token(cursor)
+    # A worker already serving the feed (connected, the statement prepared and planned), nothing after the cursor yet
+    client.get(f"/api/v1/changes?since={since}&limit=1000")
+    with engine.begin() as conn:  # one statement per save, as a curator's
+        for row_id in ids:
+            conn.execute(text(saving), {"i": row_id})
+    # Cold: the page's first request reads its rows for the first time since they were written.
+    started = time.perf_counter()
     first = client.get(f"/api/v1/changes?since={since}&limit=1000")
+    cold_ms = (time.perf_counter() - started) * 1000
     first_body, entries = first.data, len(first.get_json()["changes"])
     gzipped = client.get(f"/api/v1/changes?since={since}&limit=1000", headers={"Accept-Encoding": "gzip"})
+    rhone = len(client.get(f"/api/v1/changes?since={since}&limit=1000&departement=69").get_json()["changes"])
     with engine.connect() as conn:
         def page_ids() -> tuple[list[int], list[int]]:
             rows = conn.execute(text("""
                 SELECT site_ids, solution_ids FROM catalogue_change
-                WHERE txid >= CAST(CAST(:t AS text) AS xid8) ORDER BY txid, id LIMIT 500"""), {"t": cursor.txid}).all()
+                WHERE txid >= CAST(CAST(:t AS text) AS xid8) ORDER BY txid, id LIMIT :rows"""),
+                {"t": cursor.txid, "rows": 500 if edits == "solutions" else 1000}).all()
             site_ids = [i for r in rows for i in r.site_ids]
+            # a statement on sites (it logs no solution) changed its sites' solutions too
             others = conn.execute(text("SELECT id FROM solution WHERE site_id = ANY(CAST(:ids AS bigint[]))"),
-                                  {"ids": site_ids}).scalars().all()
+                                  {"ids": [i for r in rows if not r.solution_ids for i in r.site_ids]}).scalars().all()
             return sorted(set(site_ids)), sorted({i for r in rows for i in r.solution_ids} | set(others))
 
         def raw_sql():
@@ -117,12 +135,15 @@ def bench_feed(engine, url: str, saves: int = 1000, repeats: int = 60) -> None:
             "HTTP (in process)": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"),
             "HTTP, Accept-Encoding: gzip": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000",
                                                               headers={"Accept-Encoding": "gzip"}),
+            f"HTTP, departement=69 ({rhone} entries)": lambda: client.get(
+                f"/api/v1/changes?since={since}&limit=1000&departement=69"),
             "core function": lambda: feed.changes(conn, query),
             "raw SQL (log, sites' solutions, features written)": raw_sql,
             "raw SQL (log, sites' solutions, stored features read)": raw_sql_stored,
         }, repeats)
-    print(f"feed page: {entries} entries from {saves} saves, {len(first_body) / 1e6:.2f} MB, "
-          f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')})")
+    print(f"feed page: {entries} entries from {saves} saves of {edits}, {len(first_body) / 1e6:.2f} MB, "
+          f"{len(gzipped.data) / 1e3:.0f} kB gzipped ({gzipped.headers.get('Content-Encoding')}); the page's first request, "
+          f"cold: {cold_ms:.1f} ms")
     harness.print_percentiles({name: harness.percentiles(ms) for name, ms in samples.items()})
 
 
@@ -192,6 +213,8 @@ def main() -> None:
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--no-bundles", action="store_true")
     parser.add_argument("--no-feed", action="store_true")
+    parser.add_argument("--feed-edits", choices=sorted(SAVES), default="solutions",
+                        help="what the 1,000 saves before the feed's page change")
     parser.add_argument("--area", action="append", help="kind:code, e.g. france:FR (default: 69, 84, FR)")
     args = parser.parse_args()
     url = harness.catalogue_url(args.sites)
@@ -203,7 +226,7 @@ def main() -> None:
         areas = [bundles.BundleArea(*a.split(":")) for a in args.area] if args.area else AREAS
         bench_bundles(engine, areas)
     if not args.no_feed:
-        bench_feed(engine, url)
+        bench_feed(engine, url, args.feed_edits)
         print(open("/proc/loadavg").read().split()[:3], "load average after")
     if not args.no_archive:
         bench_archive(engine, url, args.maxzoom, args.sample, args.connections)

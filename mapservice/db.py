@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import psycopg2
+import psycopg2.extensions
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
@@ -84,6 +85,8 @@ def make_engine(url: str, resolve: Callable[[], str] | None = None, prepared_sta
     `SELECT 1` would cost a round trip per request.)"""
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+    # Text as UTF-8 whatever the database's own encoding: fetch_prepared's `text_as_bytes` passes it on as is.
+    kwargs["connect_args"].setdefault("client_encoding", "utf8")
     kwargs.setdefault("execution_options", {})["mapservice_prepared"] = prepared_statements
     engine = create_engine(_sqlalchemy_url(url), **kwargs)
     if not kwargs.get("pool_pre_ping"):
@@ -230,26 +233,35 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...], str]:
     return "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], names, positional
 
 
-def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool = False) -> list[dict]:
+def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool = False,
+                   text_as_bytes: bool = False) -> list[dict]:
     """Run `sql` (with :name binds) as a server-side prepared statement, prepared once per database session.
 
     Hot read paths are planned in ~1.5 ms each time when sent as text. A prepared statement skips parsing; with
     `generic_plan` it is also planned only once: for statements whose best plan does not depend on the values
     (PostgreSQL's own choice keeps re-planning when a generic plan's estimate looks worse, even where it is
-    not). The plan mode is set for that statement alone, in the same round trip."""
-    if not conn.get_execution_options().get("mapservice_prepared", True):
+    not). The plan mode is set for that statement alone, in the same round trip. With `text_as_bytes`, text
+    columns come as the UTF-8 bytes the server sent, not decoded (for a text passed on as it is: decoding a
+    megabyte and encoding it again costs more than receiving it)."""
+    prepare = conn.get_execution_options().get("mapservice_prepared", True)
+    if not prepare and not text_as_bytes:
         return [dict(r) for r in conn.execute(text(sql), binds).mappings()]
     statement, names, positional = _prepared_form(sql)
     record = conn.connection
     prepared = record.info.setdefault("mapservice.prepared", set())
     with dbapi_cursor(conn) as cursor:
-        if statement not in prepared:
-            cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
-            prepared.add(statement)
-        execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"
-        if generic_plan:
-            # In the same round trip; LOCAL: it ends with the statement's (implicit) transaction.
-            execute = "SET LOCAL plan_cache_mode = force_generic_plan; " + execute
-        cursor.execute(execute, [binds[n] for n in names])
+        if text_as_bytes:
+            psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)  # this cursor only
+        if not prepare:
+            cursor.execute(BIND.sub(r"%(\1)s", sql.replace("%", "%%")), binds)
+        else:
+            if statement not in prepared:
+                cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
+                prepared.add(statement)
+            execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"
+            if generic_plan:
+                # In the same round trip; LOCAL: it ends with the statement's (implicit) transaction.
+                execute = "SET LOCAL plan_cache_mode = force_generic_plan; " + execute
+            cursor.execute(execute, [binds[n] for n in names])
         columns = [d.name for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]

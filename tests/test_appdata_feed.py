@@ -199,6 +199,31 @@ def test_the_app_keeps_rhone_with_its_bundle_and_the_feed_of_its_area(feed_app):
     assert ("site", rhone_site) not in followed and ("site", ain_site) in followed
 
 
+def test_a_site_s_edit_gives_its_solutions_and_a_solution_s_edit_gives_its_site_only(feed_app):
+    """A site's fields are in its solutions' features (all of them come again); a solution's are in no other
+    solution's, only in its site's list (the site comes again, its other solutions do not)."""
+    app, client, engine = feed_app
+    with engine.connect() as conn:
+        site, *solutions = conn.execute(text("""
+            SELECT site.id, s.id FROM site JOIN solution s ON s.site_id = site.id
+            WHERE site.id = (SELECT site_id FROM solution GROUP BY site_id HAVING count(*) >= 2 ORDER BY site_id
+                             LIMIT 1)
+            ORDER BY s.id""")).all()
+    site_id = site[0]
+    solution_ids = sorted([site[1]] + [row[1] for row in solutions])
+    _, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE solution SET title = title || ' (modifié)' WHERE id = :i"), {"i": solution_ids[0]})
+    after_solution = entries(client, cursor, barrier(engine))
+    assert [(e["type"], e["id"]) for e in after_solution] == [("site", site_id), ("solution", solution_ids[0])]
+    _, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE site SET name = name || ' (modifié)' WHERE id = :i"), {"i": site_id})
+    after_site = entries(client, cursor, barrier(engine))
+    assert [(e["type"], e["id"]) for e in after_site] == [("site", site_id)] + [
+        ("solution", i) for i in solution_ids]
+
+
 def test_an_app_keeping_a_box_gets_exactly_the_box_s_catalogue(feed_app):
     """Around Lyon (a box, not a département): sites move in and out of it while everything else changes too."""
     app, client, engine = feed_app
@@ -231,6 +256,24 @@ def test_a_gzipped_page_is_the_same_page(feed_app):
     gzipped = client.get("/api/v1/changes", query_string={"since": cursor}, headers={"Accept-Encoding": "gzip"})
     assert gzipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in gzipped.headers["Vary"]
     assert json.loads(gzip.decompress(gzipped.data)) == plain.get_json() and plain.get_json()["changes"]
+
+
+def test_a_page_is_the_same_without_prepared_statements(feed_app, fresh_database_url):
+    """Behind PgBouncer in transaction pooling (prepared_statements off) the page's statement is sent as text."""
+    app, client, engine = feed_app
+    _, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        random_edits(conn, random.Random(10), 5)
+    entries(client, cursor, barrier(engine))  # the edits are in the feed
+    plain = make_test_app(fresh_database_url, database={"url": fresh_database_url, "prepared_statements": False})
+    try:
+        for area in ({}, {"departement": "69"}, {"bbox": "4.6,45.5,5.1,45.9"}):
+            asked = {"since": cursor, "limit": 7, **area}
+            page = plain.test_client().get("/api/v1/changes", query_string=asked)
+            assert page.status_code == 200 and (page.get_json()["changes"] or area)
+            assert page.get_json() == client.get("/api/v1/changes", query_string=asked).get_json()
+    finally:
+        dispose_app(plain)
 
 
 def test_an_area_s_feed_says_when_a_site_left_it(feed_app):

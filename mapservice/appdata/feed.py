@@ -12,8 +12,10 @@ at most.
 Each entry gives the entity's current state, never a past one: the feature exactly as in the bundle (the same
 SQL) for a published solution or site, else a tombstone saying why it left (deleted, archived, unpublished, or
 outside the followed area). Applying the entries in order to a copy made at the cursor gives the catalogue as
-it is, even when the same entity comes again in a later page. A site's change also gives its solutions (their
-position, their site's status, come from it).
+it is, even when the same entity comes again in a later page. A change of sites (a statement on `site`) also
+gives their solutions (their position, their site's status come from it). A change of solutions gives them and
+their sites (a site's feature lists its published solutions), not the sites' other solutions: a statement on
+`solution` changes no other solution's feature (the log tells them apart: a site's statement logs no solution).
 
 An app that keeps one area (a département, a région, a box) gets the entries of entities in that area and a
 tombstone for every changed entity now outside it whose change touched the area's box (one that moved out of
@@ -27,9 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from ..db import fetch_prepared
 from ..errors import Gone
 from ..values import ChangeQuery, FeedCursor
 from . import features
@@ -55,8 +57,20 @@ IN_AREA = {
     "bbox": "site.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)",
 }
 
-# The page's entities of a kind (their ids sorted, for an index scan that walks the index once).
-WANTED = "f.id = ANY(ARRAY(SELECT id FROM entities WHERE kind = '{kind}' ORDER BY id))"
+# The page's entities in the followed area, checked once on their sites and communes before any feature is read
+# (most of a page may lie outside it): features.AREA_JOINS on the entities (alias f).
+INSIDE = " UNION ALL ".join(
+    f"SELECT f.kind, f.id FROM entities f{features.AREA_JOINS[kind]} WHERE f.kind = '{kind}' AND ({{in_area}})"
+    for kind in features.KINDS)
+
+# The page's entities of a kind in the area (`among`: inside, or all the entities for the whole catalogue), their
+# ids sorted for an index scan that walks the index once.
+WANTED = "f.id = ANY(ARRAY(SELECT id FROM {among} WHERE kind = '{kind}' ORDER BY id))"
+
+# Which entities without a feature may get a tombstone: in the whole catalogue, all of them; in an area, those
+# inside it or whose change touched its box (the others concern the app no more than they did).
+MAY_LEAVE = {area: "e.touched OR (e.kind, e.id) IN (SELECT kind, id FROM inside)" if area else "true"
+             for area in IN_AREA}
 
 PAGE = """
 WITH box AS MATERIALIZED ({box}),
@@ -71,7 +85,9 @@ log AS MATERIALIZED (
                 SELECT FROM box, unnest(c.xs, c.ys) AS p(x, y)
                 WHERE p.x BETWEEN box.west AND box.east AND p.y BETWEEN box.south AND box.north)) AS touches
     FROM catalogue_change c
-    WHERE c.txid >= CAST(CAST(:txid AS text) AS xid8) AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+    -- (the cursor's transaction typed where it first comes: the statement is prepared)
+    WHERE c.txid >= CAST(CAST(CAST(:txid AS bigint) AS text) AS xid8)
+      AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
       AND (c.txid::text::bigint, c.id) >= (:txid, :change_id)
     ORDER BY c.txid, c.id
     LIMIT :limit + 1
@@ -95,11 +111,12 @@ taken AS MATERIALIZED (
     SELECT r.*, (r.first + least(r.available, :limit - r.before) - 1)::int AS last
     FROM reached r WHERE NOT r.everything AND r.available > 0
 ),
--- The page's entities in the log's order, each with its cursor; only the slices of the rows' lists the page
--- needs are read (an import's row may name hundreds of thousands of sites).
+-- The page's entities in the log's order, each with its cursor and n, its place in the page (the entities of
+-- the rows before, then its place in its row's slice); only the slices of the rows' lists the page needs are read
+-- (an import's row may name hundreds of thousands of sites).
 logged AS MATERIALIZED (
-    SELECT t.txid, t.change_id, e.position, e.kind, e.id, t.touches,
-           row_number() OVER (ORDER BY t.txid, t.change_id, e.position) AS n
+    SELECT t.txid, t.change_id, e.position, e.kind, e.id, t.touches, t.before + e.position - t.first + 1 AS n,
+           t.solutions = 0 AS site_statement
     FROM taken t JOIN catalogue_change c ON c.id = t.change_id, LATERAL (
         SELECT t.first - 1 + x.n AS position, 'site' AS kind, x.id
         FROM unnest(c.site_ids[t.first : least(t.last, t.sites)]) WITH ORDINALITY AS x(id, n)
@@ -108,18 +125,25 @@ logged AS MATERIALIZED (
         FROM unnest(c.solution_ids[greatest(t.first - t.sites, 1) : t.last - t.sites]) WITH ORDINALITY AS x(id, n)
     ) e
 ),
--- A site's change is also its solutions' (their position and their site's status come from it): each site's
--- solutions follow it.
+-- A change of a site by a statement on sites is also its solutions' (their position and their site's status come
+-- from it): the site's solutions follow it. (A statement on solutions logs their sites too, but the sites' other
+-- solutions did not change.)
 named AS (
-    SELECT kind, id, touches, n, 0::bigint AS after FROM logged
+    SELECT kind, id, touches, n FROM logged
     UNION ALL
-    SELECT 'solution', o.id, l.touches, l.n, o.id
+    SELECT 'solution', o.id, l.touches, l.n
     FROM logged l, unnest(ARRAY(SELECT s.id FROM solution s WHERE s.site_id = l.id)) AS o(id)
-    WHERE l.kind = 'site'
+    WHERE l.kind = 'site' AND l.site_statement
 ),
--- Each entity once, where it first comes; touched: whether any of its changes met the followed box.
+-- Each entity once, where it first comes, placed by (n, after): a site before its solutions, these by id (a
+-- solution logged itself is alone at its n); touched: whether any of its changes met the followed box.
 entities AS MATERIALIZED (
-    SELECT kind, id, min(ARRAY[n, after]) AS place, bool_or(touches) AS touched FROM named GROUP BY kind, id
+    SELECT kind, id, min(n) AS n, CASE kind WHEN 'site' THEN 0 ELSE id END AS after, bool_or(touches) AS touched
+    FROM named GROUP BY kind, id
+),
+-- Those in the followed area (not read for the whole catalogue: all of them are).
+inside AS MATERIALIZED (
+    {inside}
 ),
 -- The public features among them, in the area, as the bundle writes them (stored at write time), read by id in
 -- order.
@@ -132,7 +156,7 @@ site_features AS (
 -- Each entity's entry: the feature when it is public and in the area, else a tombstone saying why not (only
 -- for an entity in the area, or one whose change touched the area's box: it may have moved out of it).
 written AS (
-    SELECT e.place, CASE e.kind
+    SELECT e.n, e.after, CASE e.kind
         WHEN 'solution' THEN coalesce(
             '{{"type":"solution","id":' || e.id || ',"action":"upsert","feature":' || sf.feature || '}}',
             (SELECT '{{"type":"solution","id":' || e.id || ',"action":"remove","reason":"' || CASE
@@ -143,7 +167,7 @@ written AS (
                           coalesce(s.id IS NOT NULL AND ({in_area}), false) AS inside
                    FROM (SELECT e.id) want LEFT JOIN solution s ON s.id = want.id
                    LEFT JOIN site ON site.id = s.site_id LEFT JOIN commune c ON c.code = site.commune_code) st
-             WHERE st.inside OR e.touched))
+             WHERE ({may_leave}) AND (st.inside OR e.touched)))
         ELSE coalesce(
             '{{"type":"site","id":' || e.id || ',"action":"upsert","feature":' || tf.feature || '}}',
             (SELECT '{{"type":"site","id":' || e.id || ',"action":"remove","reason":"' || CASE
@@ -153,7 +177,7 @@ written AS (
              FROM (SELECT site.status, coalesce(site.id IS NOT NULL AND ({in_area}), false) AS inside
                    FROM (SELECT e.id) want LEFT JOIN site ON site.id = want.id
                    LEFT JOIN commune c ON c.code = site.commune_code) st
-             WHERE st.inside OR e.touched))
+             WHERE ({may_leave}) AND (st.inside OR e.touched)))
         END AS entry
     FROM entities e
     LEFT JOIN solution_features sf ON e.kind = 'solution' AND sf.id = e.id
@@ -164,49 +188,52 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
        EXISTS (SELECT FROM reached WHERE everything) AS reload,
        (SELECT count(*) FROM logged) AS logged,
        (SELECT ARRAY[txid, change_id, position] FROM logged ORDER BY n DESC LIMIT 1) AS last,
-       (SELECT string_agg(entry, ',' ORDER BY place) FROM written) AS entries
+       (SELECT string_agg(entry, ',' ORDER BY n, after) FROM written) AS entries
 """
 
 # The page's statement for the whole catalogue and for each kind of followed area.
-PAGES = {area: text(PAGE.format(
+PAGES = {area: PAGE.format(
     box=AREA_BOX[area], in_area=in_area,
-    solution_features=features.stored("solution", in_area, WANTED.format(kind="solution")),
-    site_features=features.stored("site", in_area, WANTED.format(kind="site"))))
+    inside=INSIDE.format(in_area=in_area), may_leave=MAY_LEAVE[area],
+    **{f"{kind}_features": features.stored(kind, "true", WANTED.format(
+        kind=kind, among="entities" if area is None else "inside")) for kind in features.KINDS})
     for area, in_area in IN_AREA.items()}
 
 
 @dataclass(frozen=True)
 class FeedPage:
-    """The page's entries as JSON text (comma-separated objects, as PostgreSQL wrote them), the next cursor,
+    """The page's entries as JSON (comma-separated objects, the UTF-8 bytes PostgreSQL wrote), the next cursor,
     whether more changes can already be read."""
 
-    entries: str
+    entries: bytes
     next: FeedCursor
     more: bool
 
 
 def changes(conn: Connection, query: ChangeQuery) -> FeedPage:
     area = "bbox" if query.bbox else (query.area.kind if query.area else None)
-    page = conn.execute(PAGES[area], {
+    # Planned once per connection: the plan follows the page's own rows (the log's index, the slices, ids looked
+    # up by key), not the values' selectivity; planning it each time cost ~3 ms of ~30.
+    [page] = fetch_prepared(conn, PAGES[area], {
         "txid": query.since.txid, "change_id": query.since.change_id, "position": query.since.position,
-        "limit": query.limit, **_area_binds(query)}).one()
-    if query.since.txid <= page.pruned_through:
+        "limit": query.limit, **_area_binds(query)}, generic_plan=True, text_as_bytes=True)
+    if query.since.txid <= page["pruned_through"]:
         raise Gone("Ce curseur est plus ancien que l'historique des changements conservé (une semaine) : "
                    "téléchargez à nouveau le paquet de la zone (/api/v1/bundles), puis suivez les changements "
                    "à partir de son curseur.", parameter="since")
-    if page.reload and not page.logged:
+    if page["reload"] and not page["logged"]:
         raise Gone("Le catalogue a été rechargé en entier depuis ce curseur : téléchargez à nouveau le paquet de "
                    "la zone (/api/v1/bundles), puis suivez les changements à partir de son curseur.",
                    parameter="since")
-    caught_up = FeedCursor(page.xmin, 0, 0)
-    if not page.logged:
+    caught_up = FeedCursor(page["xmin"], 0, 0)
+    if not page["logged"]:
         # Caught up: every change of a transaction older than xmin has been given.
-        return FeedPage("", max(query.since, caught_up), False)
+        return FeedPage(b"", max(query.since, caught_up), False)
     # A full page may be followed by more (or by nothing: the next page then says so); a page with room left
     # took every row before the horizon.
-    more = page.reload or page.logged == query.limit
-    following = FeedCursor(*page.last)
-    return FeedPage(page.entries or "", following if more else max(following, caught_up), more)
+    more = page["reload"] or page["logged"] == query.limit
+    following = FeedCursor(*page["last"])
+    return FeedPage(page["entries"] or b"", following if more else max(following, caught_up), more)
 
 
 def _area_binds(query: ChangeQuery) -> dict:
