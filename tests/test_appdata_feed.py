@@ -224,6 +224,22 @@ def test_a_site_s_edit_gives_its_solutions_and_a_solution_s_edit_gives_its_site_
         ("solution", i) for i in solution_ids]
 
 
+def test_a_renamed_commune_reaches_apps_following_the_feed(feed_app):
+    """Its sites' and solutions' features carry its name: they come again, with the new one."""
+    app, client, engine = feed_app
+    copy, cursor = copy_with_cursor(engine)
+    with engine.begin() as conn:
+        code = conn.execute(text("""
+            SELECT site.commune_code FROM site JOIN solution s ON s.site_id = site.id
+            WHERE site.status = 'published' AND s.status = 'published' ORDER BY site.id LIMIT 1""")).scalar()
+        conn.execute(text("UPDATE commune SET name = 'Nouvelle-Commune' WHERE code = :c"), {"c": code})
+    copy, _, _ = follow(client, copy, cursor, 1000, until=barrier(engine))
+    with engine.connect() as conn:
+        assert copy == catalogue(conn)
+    renamed = [key for key, feature in copy.items() if "Nouvelle-Commune" in json.dumps(feature)]
+    assert {kind for kind, _ in renamed} == {"site", "solution"}
+
+
 def test_an_app_keeping_a_box_gets_exactly_the_box_s_catalogue(feed_app):
     """Around Lyon (a box, not a département): sites move in and out of it while everything else changes too."""
     app, client, engine = feed_app
