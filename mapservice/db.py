@@ -256,7 +256,7 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool =
             cursor.execute(BIND.sub(r"%(\1)s", sql.replace("%", "%%")), binds)
         else:
             if statement not in prepared:
-                cursor.execute(f"PREPARE {statement} AS {positional.replace('%', '%%')}")
+                cursor.execute(f"PREPARE {statement} AS {positional}")  # no parameters: sent as it is
                 prepared.add(statement)
             execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"
             if generic_plan:

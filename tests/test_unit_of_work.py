@@ -57,3 +57,12 @@ def test_a_statement_planned_once_leaves_the_session_planning_as_usual(engine):
         rows = fetch_prepared(conn, "SELECT current_setting('plan_cache_mode') AS mode", {}, generic_plan=True)
         assert rows == [{"mode": "force_generic_plan"}]
         assert conn.scalar(text("SHOW plan_cache_mode")) == "auto"
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_statement_run_prepared_or_not_keeps_its_percent_signs(engine, prepared):
+    """A LIKE pattern or a literal '%' means the same whether the statement is prepared or sent as text."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT", mapservice_prepared=prepared)
+        rows = fetch_prepared(conn, "SELECT '50 %' AS sign, 'Lyon 3e' LIKE :start || '%' AS starts", {"start": "Lyon"})
+        assert rows == [{"sign": "50 %", "starts": True}]
