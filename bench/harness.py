@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys

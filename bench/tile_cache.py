@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from tiles import cpu_per_request, sample_tiles, wrk  # noqa: E402
+from tiles import against_floor, cached_then_floor, sample_tiles, wrk  # noqa: E402
 
 from mapservice.db import make_engine  # noqa: E402
 
@@ -45,23 +45,21 @@ def main() -> None:
         for base in servers.values():
             wrk(base, paths, 3, warmup=5)  # every worker has rendered every tile (and opened its connections)
         processes = {name: harness.serving_processes(base, engine) for name, base in servers.items()}
-        runs = {(name, what): [] for name in servers for what in ("tiles", "floor")}
+        rounds = {name: [] for name in servers}
         for _ in range(args.rounds):
             for name, base in servers.items():
-                runs[name, "tiles"].append(cpu_per_request(processes[name], base, paths))
-                runs[name, "floor"].append(cpu_per_request(processes[name], base, ["/healthz"]))
+                rounds[name].append(cached_then_floor(processes[name], base, paths))
     print(f"load after: {harness.load_average()}")
     print(f"{'server':<15} {'what':<6} {'req/s, each round':<40} {'CPU µs/request, each round'}")
-    for (name, what), values in runs.items():
-        print(f"{name:<15} {what:<6} {' '.join(f'{rps:6.0f}' for rps, _ in values):<40} "
-              f"{' '.join(f'{cpu:6.0f}' for _, cpu in values)}")
-    for name in servers:
-        tiles, floor = runs[name, "tiles"], runs[name, "floor"]
-        throughput = statistics.median(t[0] / f[0] for t, f in zip(tiles, floor))
-        cpu = statistics.median(f[1] / t[1] for t, f in zip(tiles, floor))
-        print(f"{name}: cached tiles at a median {throughput:.2f}x the floor's throughput (rounds "
-              f"{min(t[0] / f[0] for t, f in zip(tiles, floor)):.2f}–{max(t[0] / f[0] for t, f in zip(tiles, floor)):.2f}x); "
-              f"the floor's CPU per request is a median {cpu:.2f}x a cached tile's")
+    for name, pairs in rounds.items():
+        for i, what in enumerate(("tiles", "floor")):
+            print(f"{name:<15} {what:<6} {' '.join(f'{pair[i][0]:6.0f}' for pair in pairs):<40} "
+                  f"{' '.join(f'{pair[i][1]:6.0f}' for pair in pairs)}")
+    for name, pairs in rounds.items():
+        ratios, cpu = against_floor(pairs)
+        print(f"{name}: cached tiles at a median {statistics.median(ratios):.2f}x the floor's throughput (rounds "
+              f"{min(ratios):.2f}–{max(ratios):.2f}x); the floor's CPU per request is a median {cpu:.2f}x a cached "
+              "tile's")
     engine.dispose()
 
 

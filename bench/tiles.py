@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,6 +197,19 @@ def cpu_per_request(processes: list[int], base: str, paths: list[str], seconds: 
     return rps, (harness.cpu_seconds(processes) - before) / (rps * seconds) * 1e6
 
 
+def cached_then_floor(processes: list[int], base: str, paths: list[str]) -> tuple[tuple[float, float], ...]:
+    """One round: the cached tiles `paths`, then the floor `/healthz`, 4 s each; (req/s, CPU µs per request) of
+    each (cpu_per_request)."""
+    return cpu_per_request(processes, base, paths), cpu_per_request(processes, base, ["/healthz"])
+
+
+def against_floor(rounds: list[tuple[tuple[float, float], ...]]) -> tuple[list[float], float]:
+    """The cached tiles' throughput over the floor's, each round, and the median of the floor's CPU per request
+    over the tiles'."""
+    return ([tiles[0] / floor[0] for tiles, floor in rounds],
+            statistics.median(floor[1] / tiles[1] for tiles, floor in rounds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, help="use the synthetic catalogue of this size")
@@ -237,10 +251,8 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
         memory = harness.worker_memory_mb(base)  # each worker has rendered or cached every sampled tile
         # cached tiles and the floor in turn, 4 s each, three times: the machine's load moves between minutes
         processes = harness.serving_processes(base, engine)
-        pairs = [(cpu_per_request(processes, base, paths), cpu_per_request(processes, base, ["/healthz"]))
-                 for _ in range(3)]
-    ratios = sorted(tiles[0] / floor[0] for tiles, floor in pairs)
-    cpu_ratios = sorted(floor[1] / tiles[1] for tiles, floor in pairs)
+        pairs = [cached_then_floor(processes, base, paths) for _ in range(3)]
+    ratios, cpu_ratio = against_floor(pairs)
     theirs = None
     tipg_ms = None
     if not args.no_tipg and (TIPG / "uvicorn").exists() and shutil.which("wrk"):
@@ -269,10 +281,10 @@ def measure(url: str, engine, sampled, settings: Settings, filter_set: str, args
     print(f"warm throughput, wrk -t2 -c8 10 s over the {len(paths)} tiles, gzip: mapservice {ours['rps']:.0f} req/s "
           f"(p50 {ours['p50_ms']:.2f} ms, non-2xx/3xx {ours['errors']})")
     print("cached tiles / the floor /healthz, in turn 4 s each: "
-          + ", ".join(f"{t[0]:.0f} / {f[0]:.0f} req/s" for t, f in pairs) + f": median {ratios[1]:.2f}x the floor")
+          + ", ".join(f"{t[0]:.0f} / {f[0]:.0f} req/s" for t, f in pairs) + f": median {statistics.median(ratios):.2f}x the floor")
     print("CPU per request of the workers and the database, cached tile / floor: "
           + ", ".join(f"{t[1]:.0f} / {f[1]:.0f} µs" for t, f in pairs)
-          + f": the floor's CPU is a median {cpu_ratios[1]:.2f}x a cached tile's")
+          + f": the floor's CPU is a median {cpu_ratio:.2f}x a cached tile's")
     print("app workers' memory after serving every tile (RSS / peak, MB): "
           + ", ".join(f"{rss:.0f} / {peak:.0f}" for rss, peak in memory))
     if theirs:
