@@ -126,10 +126,9 @@ def bench_feed(engine, url: str, edits: str = "solutions", saves: int = 1000, re
 
         def raw_sql_stored():
             sites, solutions = page_ids()
-            conn.execute(text("SELECT feature FROM solution_feature WHERE id = ANY(CAST(:ids AS bigint[]))"),
-                         {"ids": solutions}).all()
-            conn.execute(text("SELECT feature FROM site_feature WHERE id = ANY(CAST(:ids AS bigint[]))"),
-                         {"ids": sites}).all()
+            for kind, ids in (("solution", solutions), ("site", sites)):
+                conn.execute(text(features.stored(kind, "true", "f.id = ANY(CAST(:ids AS bigint[]))")),
+                             {"ids": ids}).all()
 
         samples = harness.time_interleaved({
             "HTTP (in process)": lambda: client.get(f"/api/v1/changes?since={since}&limit=1000"),
