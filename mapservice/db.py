@@ -234,17 +234,19 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...], str]:
 
 
 def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool = False,
-                   text_as_bytes: bool = False) -> list[dict]:
+                   text_as_bytes: bool = False, planner: dict[str, str] | None = None) -> list[dict]:
     """Run `sql` (with :name binds) as a server-side prepared statement, prepared once per database session.
 
     Hot read paths are planned in ~1.5 ms each time when sent as text. A prepared statement skips parsing; with
     `generic_plan` it is also planned only once: for statements whose best plan does not depend on the values
     (PostgreSQL's own choice keeps re-planning when a generic plan's estimate looks worse, even where it is
-    not). The plan mode is set for that statement alone, in the same round trip. With `text_as_bytes`, text
-    columns come as the UTF-8 bytes the server sent, not decoded (for a text passed on as it is: decoding a
-    megabyte and encoding it again costs more than receiving it)."""
+    not). `planner` settings (e.g. {"enable_memoize": "off"}) apply when it is planned. Both are set for that
+    statement alone, in the same round trip (LOCAL: they end with the transaction, which in autocommit is the
+    statement's own). With `text_as_bytes`, text columns come as the UTF-8 bytes the server sent, not decoded
+    (for a text passed on as it is: decoding a megabyte and encoding it again costs more than receiving it)."""
     prepare = conn.get_execution_options().get("mapservice_prepared", True)
-    if not prepare and not text_as_bytes:
+    settings = {**(planner or {}), **({"plan_cache_mode": "force_generic_plan"} if generic_plan else {})}
+    if not prepare and not text_as_bytes and not settings:
         return [dict(r) for r in conn.execute(text(sql), binds).mappings()]
     statement, names, positional = _prepared_form(sql)
     record = conn.connection
@@ -252,16 +254,14 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool =
     with dbapi_cursor(conn) as cursor:
         if text_as_bytes:
             psycopg2.extensions.register_type(psycopg2.extensions.BYTES, cursor)  # this cursor only
+        local = "".join(f"SET LOCAL {name} = {value}; " for name, value in settings.items())
         if not prepare:
-            cursor.execute(BIND.sub(r"%(\1)s", sql.replace("%", "%%")), binds)
+            cursor.execute(local + BIND.sub(r"%(\1)s", sql.replace("%", "%%")), binds)
         else:
             if statement not in prepared:
                 cursor.execute(f"PREPARE {statement} AS {positional}")  # no parameters: sent as it is
                 prepared.add(statement)
             execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"
-            if generic_plan:
-                # In the same round trip; LOCAL: it ends with the statement's (implicit) transaction.
-                execute = "SET LOCAL plan_cache_mode = force_generic_plan; " + execute
-            cursor.execute(execute, [binds[n] for n in names])
+            cursor.execute(local + execute, [binds[n] for n in names])
         columns = [d.name for d in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]

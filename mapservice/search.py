@@ -2,13 +2,14 @@
 area), the exact nearest published solutions on the WGS84 spheroid, and the automatic widening of the radius."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy.engine import Connection
 
-from . import places
-from .catalogue import OFFER_COLUMNS, solution_filter_sql
+from . import feature_sql, places
+from .catalogue import solution_filter_sql
 from .communes import COMMUNE_AT, commune_at
 from .db import fetch_prepared
 from .values import Area, NearestQuery, Point, SolutionFilters
@@ -28,6 +29,8 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
 # Step 1 only bounds the search: at least `limit` matching solutions lie within that distance, so step 2
 # returns exactly the `limit` nearest by true distance, ties broken by id. {where} holds the filters, the
 # visibility, the optional radius, area and page cursor, and is the same in both steps.
+# PostgreSQL then writes each of them as the API's GeoJSON Feature (feature_sql: the list's properties, the
+# distance in km, coordinates to 6 decimals), which the app passes on as it is.
 NEAREST_SOLUTIONS = """
 WITH knn AS (
     SELECT s.position FROM solution s JOIN site ON site.id = s.site_id{area_join}
@@ -38,21 +41,24 @@ WITH knn AS (
 ), reach AS (
     SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
-SELECT {offer}, s.is_example,
-       site.id AS site_id, site.name AS site_name, site.kind AS site_kind, site.address, site.postcode,
-       site.position_precision, c.code AS commune_code, c.name AS commune_name,
-       ST_X(site.geom) AS lon, ST_Y(site.geom) AS lat,
-       ST_Distance(s.position, {origin}) AS distance_m,
+SELECT r.id, r.distance_m,
+       '{{"type":"Feature","id":' || r.id || ',"geometry":' || r.geometry_ || ',"properties":'
+       || row_to_json(p)::text || '}}' AS feature,
        -- evaluated once (an InitPlan): saves the HTTP request a second round trip
-       ({origin_commune}) AS origin_commune
-FROM solution s
-JOIN site ON site.id = s.site_id
-JOIN commune c ON c.code = site.commune_code
-CROSS JOIN reach
-WHERE {where}
-  AND ST_DWithin(s.position, {origin}, reach.metres, false)
-ORDER BY distance_m, s.id
-LIMIT {limit}
+       ({origin_commune})::text AS origin_commune
+FROM (
+    SELECT {columns}, {point} AS geometry_, ST_Distance(s.position, {origin}) AS distance_m
+    FROM solution s
+    JOIN site ON site.id = s.site_id
+    JOIN commune c ON c.code = site.commune_code
+    CROSS JOIN reach
+    WHERE {where}
+      AND ST_DWithin(s.position, {origin}, reach.metres, false)
+    ORDER BY distance_m, s.id
+    LIMIT {limit}
+) r,
+LATERAL (SELECT {picked}, {distance_km} AS distance_km) p
+ORDER BY r.distance_m, r.id
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 
@@ -98,23 +104,32 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
     return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), area_join=area_join, area_bound=area_bound,
-                                     origin=ORIGIN, offer=OFFER_COLUMNS, origin_commune=ORIGIN_COMMUNE,
+                                     origin=ORIGIN, origin_commune=ORIGIN_COMMUNE,
+                                     columns=feature_sql.columns(feature_sql.SOLUTION_LIST_PROPERTIES),
+                                     picked=feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r"),
+                                     point=feature_sql.point("site.geom"),
+                                     distance_km=feature_sql.rounded("r.distance_m / 1000", 3),
                                      limit=int(query.limit)),
             binds)
 
 
 def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> list[dict]:
-    """The query's nearest solutions from `origin` (the query's own point, or where its area starts)."""
+    """The query's nearest solutions from `origin` (the query's own point, or where its area starts), nearest
+    first: id, distance_m, feature (the GeoJSON Feature's UTF-8 bytes) and origin_commune (the same JSON bytes
+    on every row)."""
     sql, binds = nearest_sql(query)
     # Without filters the best plan is the same for every origin: planned once. A filter's selectivity (a
-    # rare type) changes it.
+    # rare type) changes it. No Memoize of the sites along the walk: its hash table, sized for the plan's
+    # estimate of the whole walk (hundreds of thousands of rows), took ~1 ms to set up at every execution, for
+    # a walk of a few dozen rows.
     return fetch_prepared(conn, sql, {"lon": origin.lon, "lat": origin.lat, **binds},
-                          generic_plan=query.filters == SolutionFilters())
+                          generic_plan=query.filters == SolutionFilters(), text_as_bytes=True,
+                          planner={"enable_memoize": "off"})
 
 
 @dataclass(frozen=True)
 class NearestResult:
-    rows: list[dict]
+    rows: list[dict]  # nearest_solutions'
     origin: Point  # where the search started
     commune: dict | None  # the commune holding the origin
     area: dict | None  # the named area searched from: kind, code, name
@@ -145,6 +160,9 @@ def nearest(conn: Connection, query: NearestQuery, radius_steps_km: Sequence[flo
         radius_km, automatic = query.radius_km, False
     else:
         radius_km, automatic = widened_radius([r["distance_m"] for r in rows], query.limit, radius_steps_km), True
-    commune = rows[0]["origin_commune"] if rows else commune_at(conn, origin)
+    if rows:
+        commune = json.loads(rows[0]["origin_commune"]) if rows[0]["origin_commune"] is not None else None
+    else:
+        commune = commune_at(conn, origin)
     return NearestResult(rows=rows, origin=origin, commune=commune, area=area, radius_km=radius_km,
                          radius_automatic=automatic)

@@ -11,7 +11,7 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from mapservice.appdata import changelog
-from mapservice.appdata.bundles import _utc_iso
+from mapservice.feature_sql import utc_iso
 
 from .conftest import dispose_app, make_test_app, throwaway_database
 
@@ -106,7 +106,7 @@ def test_a_bundle_holds_exactly_the_areas_published_catalogue_coverage_and_place
 def test_a_bundle_writes_dates_as_the_api_does(engine, microsecond):
     checked = dt.datetime(2026, 8, 16, 1, 22, 50, microsecond, tzinfo=dt.timezone.utc)
     with engine.connect() as conn:
-        written = conn.execute(text(f"SELECT {_utc_iso('CAST(:checked AS timestamptz)')}"), {"checked": checked}).scalar()
+        written = conn.execute(text(f"SELECT {utc_iso('CAST(:checked AS timestamptz)')}"), {"checked": checked}).scalar()
     assert written == checked.isoformat()
 
 

@@ -55,6 +55,33 @@ def test_features_are_rfc7946_points_with_what_a_young_person_needs(client):
         assert key in props
 
 
+def test_a_nearest_feature_is_the_solution_as_the_api_lists_it_with_its_distance(fresh_client, fresh_engine):
+    """PostgreSQL writes the nearest search's features; the OGC collection shapes the same solutions in Python.
+    Both give the same feature, down to labels, escaped text, timestamps and rounded coordinates."""
+    near = "/api/v1/solutions/nearest?lat=45.7578&lon=4.8320&limit=40"
+    first, second = fresh_client.get(near).get_json()["features"][:2]
+    with fresh_engine.begin() as conn:
+        conn.execute(text("""UPDATE solution SET title = :title, voie = 'professionnelle', capacity = NULL,
+                                 last_checked_at = '2026-03-04 05:06:07.000120+01', start_date = '2026-09-01'
+                             WHERE id = :id"""), {"id": first["id"], "title": 'Bac pro « métiers » \\ "test" 🚀'})
+        conn.execute(text("""UPDATE solution SET type = 'service_civique', service_civique_formula = 'combinee',
+                                 last_checked_at = '2026-03-04 05:06:07+00' WHERE id = :id"""), {"id": second["id"]})
+        conn.execute(text("""UPDATE site SET geom = ST_SetSRID(ST_MakePoint(4.8320005, 45.7578125), 4326)
+                             WHERE id = :id"""), {"id": first["properties"]["site_id"]})
+    body = fresh_client.get(near).get_json()
+    expected, _ = brute_force_nearest(fresh_engine, 4.8320, 45.7578, 40)
+    assert [f["id"] for f in body["features"]][:2] == [first["id"], second["id"]]
+    for feature, (metres, solution_id) in zip(body["features"], expected):
+        listed = fresh_client.get(f"/api/v1/ogc/collections/solutions/items/{feature['id']}").get_json()
+        properties = dict(feature["properties"])
+        assert abs(properties.pop("distance_km") * 1000 - metres) < 1.5
+        assert (feature["type"], feature["id"], feature["geometry"], properties) == \
+            (listed["type"], listed["id"], listed["geometry"], listed["properties"])
+    assert body["features"][0]["properties"]["title"] == 'Bac pro « métiers » \\ "test" 🚀'
+    assert body["features"][0]["properties"]["last_checked_at"] == "2026-03-04T04:06:07.000120+00:00"
+    assert body["features"][0]["geometry"]["coordinates"] == [4.832001, 45.757813]  # halves away from zero
+
+
 def test_the_origin_commune_is_reported(client):
     body = client.get("/api/v1/solutions/nearest?lat=48.8588&lon=2.3795").get_json()
     assert body["origin"]["commune"]["code"] == "75111"

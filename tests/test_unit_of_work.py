@@ -51,12 +51,16 @@ def test_public_reads_are_outside_any_transaction(writing_app):
     assert writing_app.test_client().get("/test/read").get_json()["autocommit"] is True
 
 
-def test_a_statement_planned_once_leaves_the_session_planning_as_usual(engine):
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_statement_planned_its_own_way_leaves_the_session_planning_as_usual(engine, prepared):
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        rows = fetch_prepared(conn, "SELECT current_setting('plan_cache_mode') AS mode", {}, generic_plan=True)
-        assert rows == [{"mode": "force_generic_plan"}]
+        conn.execution_options(isolation_level="AUTOCOMMIT", mapservice_prepared=prepared)
+        rows = fetch_prepared(conn, "SELECT current_setting('plan_cache_mode') AS mode, "
+                                    "current_setting('enable_memoize') AS memoize", {},
+                              generic_plan=True, planner={"enable_memoize": "off"})
+        assert rows == [{"mode": "force_generic_plan", "memoize": "off"}]
         assert conn.scalar(text("SHOW plan_cache_mode")) == "auto"
+        assert conn.scalar(text("SHOW enable_memoize")) == "on"
 
 
 @pytest.mark.parametrize("prepared", [True, False])

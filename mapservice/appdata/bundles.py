@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from .. import db
+from .. import db, feature_sql
 from ..errors import NotFound
-from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
+from ..taxonomy import SITE_KINDS
 from ..values import FeedCursor
 from . import changelog, features
 
@@ -85,14 +85,6 @@ def area_info(conn: Connection, area: BundleArea) -> dict:
 
 # -- content -----------------------------------------------------------------------------------------------
 
-def _label(column: str, labels: dict[str, str]) -> str:
-    """SQL: the French label of a code, as the API gives it (NULL for an unknown or NULL code)."""
-    def quoted(value: str) -> str:
-        return "'" + value.replace("'", "''") + "'"
-    return f"CASE {column} " + " ".join(f"WHEN {quoted(code)} THEN {quoted(label)}" for code, label in
-                                         labels.items()) + " END"
-
-
 def _features(properties: list[tuple[str, str]], source: str, order: str) -> str:
     """SQL writing one GeoJSON Feature (text) per row of `source` (where the site's point is `site.geom`), in
     `order`, with `properties` (name, expression) in that order. PostgreSQL writes the JSON (row_to_json, in C,
@@ -101,51 +93,31 @@ def _features(properties: list[tuple[str, str]], source: str, order: str) -> str
     written here, and the bundles and the change feed read the stored text (appdata.features); the tests compare
     every stored feature with this SQL's (a change of properties or labels needs a revision that renders them
     again)."""
-    columns = ", ".join(f'{expression} AS "{name}"' for name, expression in properties)
-    picked = ", ".join(f'r."{name}"' for name, _ in properties)
     return f"""
 SELECT '{{{{"type":"Feature","id":' || r.id || ',"geometry":{{{{"type":"Point","coordinates":['
        || r.lon_ || ',' || r.lat_ || ']}}}},"properties":' || row_to_json(p)::text || '}}}}' AS feature
-FROM (SELECT {columns}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source} ORDER BY {order}) r,
-     LATERAL (SELECT {picked}) p
+FROM (SELECT {feature_sql.columns(properties)}, ST_X(site.geom) AS lon_, ST_Y(site.geom) AS lat_ {source}
+      ORDER BY {order}) r,
+     LATERAL (SELECT {feature_sql.picked(properties, "r")}) p
 """
 
 
-def _utc_iso(column: str) -> str:
-    """A timestamp written as the API writes it (Python's isoformat in UTC: microseconds only when not zero, and
-    all six digits), not as row_to_json does (trailing zeros dropped)."""
-    return (f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
-            f"to_char({column}, 'US') = '000000' THEN '' ELSE to_char({column}, '.US') END || '+00:00'")
-
-
-# The property names of the API's lists (mapservice/web/features.py), plus the detail.
-SOLUTION_PROPERTIES = [
-    ("id", "s.id"), ("type", "s.type"), ("type_label", _label("s.type", SOLUTION_TYPES)), ("title", "s.title"),
-    ("voie", "s.voie"), ("voie_label", _label("s.voie", VOIES)), ("level", "s.level"), ("domain", "s.domain"),
-    ("capacity", "s.capacity"), ("vacant_places", "s.vacant_places"), ("start_date", "s.start_date"),
-    ("service_civique_formula", "s.service_civique_formula"),
-    ("service_civique_formula_label", _label("s.service_civique_formula", SERVICE_CIVIQUE_FORMULAS)),
-    ("min_age", "s.min_age"), ("max_age", "s.max_age"), ("site_id", "site.id"), ("site_name", "site.name"),
-    ("site_kind", "site.kind"), ("address", "site.address"), ("postcode", "site.postcode"),
-    ("commune_code", "c.code"), ("commune_name", "c.name"), ("position_precision", "site.position_precision"),
-    ("last_checked_at", _utc_iso("s.last_checked_at")), ("is_example", "s.is_example"),
-    ("description", "s.description"),
-    ("end_date", "s.end_date"), ("hours_per_week", "s.hours_per_week"),
-    ("school_hours_per_week", "s.school_hours_per_week"), ("eligibility", "s.eligibility"),
-    ("how_to_apply", "s.how_to_apply"),
-]
+# The API's lists' properties (mapservice/web/features.py), plus the detail's.
+SOLUTION_PROPERTIES = feature_sql.SOLUTION_LIST_PROPERTIES + feature_sql.SOLUTION_DETAIL_PROPERTIES
 SOLUTION_SOURCE = """
     FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
     WHERE s.status = 'published' AND site.status = 'published' AND {area}"""
 SOLUTIONS = _features(SOLUTION_PROPERTIES, SOLUTION_SOURCE, "s.id")
 
 SITE_PROPERTIES = [
-    ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"), ("kind_label", _label("site.kind", SITE_KINDS)),
+    ("id", "site.id"), ("name", "site.name"), ("kind", "site.kind"),
+    ("kind_label", feature_sql.label("site.kind", SITE_KINDS)),
     ("address", "site.address"), ("postcode", "site.postcode"), ("commune_code", "c.code"),
     ("commune_name", "c.name"), ("departement_code", "c.departement_code"), ("academie_code", "c.academie_code"),
     ("contact", "json_build_object('phone', site.phone, 'email', site.email, 'website', site.website)"),
     ("opening_hours", "site.opening_hours"), ("accessibility", "site.accessibility"),
-    ("position_precision", "site.position_precision"), ("last_checked_at", _utc_iso("site.last_checked_at")),
+    ("position_precision", "site.position_precision"),
+    ("last_checked_at", feature_sql.utc_iso("site.last_checked_at")),
     ("is_example", "site.is_example"), ("solution_ids", "offered.ids"),
 ]
 SITE_SOURCE = """

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from .. import catalogue, coverage, openapi, params, places, search
 from . import features, ogc
 from .connection import read_db
-from .http import public_api
+from .http import public_api, with_written_array
 from .map_page import static_url
 
 bp = Blueprint("api", __name__)
@@ -32,16 +32,15 @@ def nearest_solutions():
         args["after"] = params.encode_cursor(rows[-1]["distance_m"], rows[-1]["id"])
         links.append({"rel": "next", "type": "application/geo+json",
                       "href": url_for("api.nearest_solutions", _external=True, **args)})
-    body = {
+    body = with_written_array("features", b",".join(r["feature"] for r in rows), {
         "type": "FeatureCollection",
-        "features": [features.solution_feature(r) for r in rows],
         "origin": {"lat": found.origin.lat, "lon": found.origin.lon, "commune": found.commune,
                    "area": found.area, "in_area": query.in_area},
         "radius_km": found.radius_km,
         "radius_automatic": found.radius_automatic,
         "numberReturned": len(rows),
         "links": links,
-    }
+    })
     return body, 200, GEOJSON
 
 

@@ -3,6 +3,7 @@ they are documented in mapservice/openapi.yaml and checked against it by the tes
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..links import safe_link
 from ..taxonomy import SERVICE_CIVIQUE_FORMULAS, SITE_KINDS, SOLUTION_TYPES, VOIES
@@ -12,8 +13,16 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def rounded(value: float, decimals: int) -> float:
+    """`value` to `decimals` decimals: its shortest decimal form (repr, as PostgreSQL prints it too), half away from
+    zero. PostgreSQL rounds the same way where it writes the features (mapservice.feature_sql.rounded); Python's
+    round() works on the binary value and would differ from it at some halves."""
+    # + 0.0: no "-0.0" (PostgreSQL's numeric has no negative zero)
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)) + 0.0
+
+
 def _point(row: dict) -> dict:
-    return {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]}
+    return {"type": "Point", "coordinates": [rounded(row["lon"], 6), rounded(row["lat"], 6)]}
 
 
 def _offer(row: dict) -> dict:
@@ -38,8 +47,9 @@ def _offer(row: dict) -> dict:
 
 
 def solution_properties(row: dict) -> dict:
-    """What a list of solutions shows (nearest search, OGC items)."""
-    props = {
+    """What a list of solutions shows (OGC items; PostgreSQL writes the same for the nearest search:
+    mapservice.feature_sql)."""
+    return {
         **_offer(row),
         "site_id": row["site_id"],
         "site_name": row["site_name"],
@@ -52,9 +62,6 @@ def solution_properties(row: dict) -> dict:
         "last_checked_at": _iso(row["last_checked_at"]),
         "is_example": row["is_example"],
     }
-    if "distance_m" in row:
-        props["distance_km"] = round(row["distance_m"] / 1000, 3)
-    return props
 
 
 SOLUTION_PROPERTY_NAMES = (

@@ -1,6 +1,8 @@
 """HTTP behaviour shared by the public API blueprints: conditional requests, caching, CORS."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Flask, Response, current_app, request
 from flask_cors import CORS
 
@@ -14,6 +16,14 @@ def cacheable(response: Response) -> Response:
         response.add_etag(weak=True)
         response.make_conditional(request)
     return response
+
+
+def with_written_array(name: str, items: bytes, members: dict) -> bytes:
+    """A JSON object: the array `name` of `items` (comma-separated JSON texts, the bytes PostgreSQL wrote, put in
+    as they are: decoding, shaping and encoding them again costs more than the query that wrote them), then
+    `members`."""
+    rest = json.dumps(members, ensure_ascii=False, separators=(",", ":"))
+    return b"".join((b'{"', name.encode(), b'":[', items, b"]", b"," if members else b"", rest[1:].encode()))
 
 
 def allow_origins(bp: Blueprint) -> None:
