@@ -11,8 +11,8 @@ timed origin by origin, interleaved, in one run, each origin's first query made 
   own per-request work adds to the floor;
 - http: `/api/v1/solutions/nearest`;
 - statement: the nearest statement alone (prepared, in this process);
-- knn: the plain geography KNN for the same number of published solutions with the same filters (prepared):
-  the index's limit.
+- knn: the plain geography KNN for the same number of published solutions with the same filters (prepared,
+  the filters' choices written in it and planned once, as the statement is): the index's limit.
 Goal: http − floor ≤ 1.5 × knn at p50. `--against DIR` serves another checkout (e.g. `git archive` of the
 previous version) beside this one and times its floor and HTTP in the same loop: a before/after in one run.
 """
@@ -86,7 +86,7 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
             query = params.nearest(MultiDict(origin + [("limit", str(k))] + filter_args), k, 100)
             start = (Point(lon=(a := places.area_origin(conn, query.origin))["lon"], lat=a["lat"])
                      if isinstance(query.origin, Area) else query.origin)
-            where, binds = solution_filter_sql(query.filters)
+            where, binds = solution_filter_sql(query.filters, written_choices=True)
             path = "/api/v1/solutions/nearest?" + "&".join(f"{a}={v}" for a, v in
                                                            origin + [("limit", str(k))] + filter_args)
             peers = {
@@ -95,7 +95,8 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
                 "http": lambda: client.get(path),
                 "statement": lambda: search.nearest_solutions(conn, query, start),
                 "knn": lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where),
-                                              {"lon": start.lon, "lat": start.lat, "limit": k, **binds}),
+                                              {"lon": start.lon, "lat": start.lat, "limit": k, **binds},
+                                              generic_plan=not binds),
             }
             if other is not None:
                 peers.update({"other floor": lambda: other.get("/healthz"), "other http": lambda: other.get(path)})

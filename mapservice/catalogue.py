@@ -5,24 +5,29 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .db import sql_literal
 from .errors import NotFound
 from .values import SolutionFilters
 
 
-def solution_filter_sql(filters: SolutionFilters, alias: str = "s") -> tuple[str, dict]:
+def solution_filter_sql(filters: SolutionFilters, alias: str = "s",
+                        written_choices: bool = False) -> tuple[str, dict]:
     """SQL conditions (joined by AND, always valid) and their bind parameters for a solution table alias.
-    Visibility is part of it: only published solutions are ever read by the public side."""
+    Visibility is part of it: only published solutions are ever read by the public side.
+    With `written_choices`, the types, voies and formulas chosen are written in the statement instead of bound
+    (codes of the taxonomy, checked by mapservice.params, and quoted): a statement prepared for each set of
+    choices is then planned once, for what they select (a rare type is found another way than a common one)."""
     conditions = [f"{alias}.status = 'published'"]
     binds: dict = {}
-    if filters.types:
-        conditions.append(f"{alias}.type = ANY(:f_types)")
-        binds["f_types"] = list(filters.types)
-    if filters.voies:
-        conditions.append(f"{alias}.voie = ANY(:f_voies)")
-        binds["f_voies"] = list(filters.voies)
-    if filters.formulas:
-        conditions.append(f"{alias}.service_civique_formula = ANY(:f_formulas)")
-        binds["f_formulas"] = list(filters.formulas)
+    for column, bind, chosen in (("type", "f_types", filters.types), ("voie", "f_voies", filters.voies),
+                                 ("service_civique_formula", "f_formulas", filters.formulas)):
+        if not chosen:
+            continue
+        if written_choices:
+            conditions.append(f"{alias}.{column} = ANY(ARRAY[{', '.join(sql_literal(c) for c in chosen)}]::text[])")
+        else:
+            conditions.append(f"{alias}.{column} = ANY(:{bind})")
+            binds[bind] = list(chosen)
     if filters.level:
         conditions.append(f"unaccent(lower({alias}.level)) = unaccent(lower(:f_level))")
         binds["f_level"] = filters.level

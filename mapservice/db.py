@@ -233,6 +233,15 @@ def _prepared_form(sql: str) -> tuple[str, tuple[str, ...], str]:
     return "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20], names, positional
 
 
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal (standard_conforming_strings, PostgreSQL's default: only quotes are
+    doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+MAX_PREPARED = 100  # statements kept prepared per session; they differ by page size and by the filters written
+
+
 def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool = False,
                    text_as_bytes: bool = False, planner: dict[str, str] | None = None) -> list[dict]:
     """Run `sql` (with :name binds) as a server-side prepared statement, prepared once per database session.
@@ -259,6 +268,9 @@ def fetch_prepared(conn: Connection, sql: str, binds: dict, generic_plan: bool =
             cursor.execute(local + BIND.sub(r"%(\1)s", sql.replace("%", "%%")), binds)
         else:
             if statement not in prepared:
+                if len(prepared) >= MAX_PREPARED:
+                    cursor.execute("DEALLOCATE ALL")  # prepared again as they come back
+                    prepared.clear()
                 cursor.execute(f"PREPARE {statement} AS {positional}")  # no parameters: sent as it is
                 prepared.add(statement)
             execute = f"EXECUTE {statement}({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {statement}"

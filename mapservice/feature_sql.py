@@ -4,17 +4,14 @@ feature in Python costs more than the query that finds it. mapservice/web/featur
 from rows; the tests compare the two."""
 from __future__ import annotations
 
+from .db import sql_literal
 from .taxonomy import SERVICE_CIVIQUE_FORMULAS, SOLUTION_TYPES, VOIES
-
-
-def quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def label(column: str, labels: dict[str, str]) -> str:
     """SQL: the French label of a code, as the API gives it (NULL for an unknown or NULL code)."""
-    return f"CASE {column} " + " ".join(f"WHEN {quoted(code)} THEN {quoted(name)}" for code, name in
-                                         labels.items()) + " END"
+    return f"CASE {column} " + " ".join(f"WHEN {sql_literal(code)} THEN {sql_literal(name)}"
+                                         for code, name in labels.items()) + " END"
 
 
 def utc_iso(column: str) -> str:

@@ -12,7 +12,7 @@ from . import feature_sql, places
 from .catalogue import solution_filter_sql
 from .communes import COMMUNE_AT, commune_at
 from .db import fetch_prepared
-from .values import Area, NearestQuery, Point, SolutionFilters
+from .values import Area, NearestQuery, Point
 
 # The origin's commune as one JSON value, evaluated once in the nearest statement (an InitPlan): saves the
 # request a second round trip.
@@ -89,7 +89,7 @@ AREA_BOUND = f"""
 def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     """The nearest-solutions statement and its binds, but for :lon and :lat (the origin). The limit is part of
     the text (one prepared statement per page size) so that the planner's estimates stay those of a few rows."""
-    filters, binds = solution_filter_sql(query.filters)
+    filters, binds = solution_filter_sql(query.filters, written_choices=True)
     where = [filters, "site.status = 'published'"]
     if query.radius_km is not None:
         where.append(f"ST_DWithin(s.position, {ORIGIN}, :radius_m)")
@@ -118,12 +118,14 @@ def nearest_solutions(conn: Connection, query: NearestQuery, origin: Point) -> l
     first: id, distance_m, feature (the GeoJSON Feature's UTF-8 bytes) and origin_commune (the same JSON bytes
     on every row)."""
     sql, binds = nearest_sql(query)
-    # Without filters the best plan is the same for every origin: planned once. A filter's selectivity (a
-    # rare type) changes it. No Memoize of the sites along the walk: its hash table, sized for the plan's
-    # estimate of the whole walk (hundreds of thousands of rows), took ~1 ms to set up at every execution, for
-    # a walk of a few dozen rows.
+    free_text = (query.filters.level, query.filters.domain, query.filters.starts_before) != (None, None, None)
+    # The best plan depends on what the filters select (a rare type is found another way than a common one),
+    # not on the origin: the choices are written in the statement, planned once for them. Only the free-text
+    # filters (level, domain, start date: API only) are bound, and planned again for each value. No Memoize
+    # of the sites along the walk: its hash table, sized for the plan's estimate of the whole walk (hundreds of
+    # thousands of rows), took ~1 ms to set up at every execution, for a walk of a few dozen rows.
     return fetch_prepared(conn, sql, {"lon": origin.lon, "lat": origin.lat, **binds},
-                          generic_plan=query.filters == SolutionFilters(), text_as_bytes=True,
+                          generic_plan=not free_text, text_as_bytes=True,
                           planner={"enable_memoize": "off"})
 
 

@@ -3,6 +3,7 @@ kept when it fails or refuses; public reads run outside any transaction."""
 import pytest
 from sqlalchemy import text
 
+from mapservice import db
 from mapservice.db import fetch_prepared
 from mapservice.errors import InvalidParameter
 from mapservice.web.connection import read_db, write_db
@@ -70,3 +71,14 @@ def test_a_statement_run_prepared_or_not_keeps_its_percent_signs(engine, prepare
         conn.execution_options(isolation_level="AUTOCOMMIT", mapservice_prepared=prepared)
         rows = fetch_prepared(conn, "SELECT '50 %' AS sign, 'Lyon 3e' LIKE :start || '%' AS starts", {"start": "Lyon"})
         assert rows == [{"sign": "50 %", "starts": True}]
+
+
+def test_a_session_keeps_a_bounded_number_of_statements_prepared(engine, monkeypatch):
+    """Statements differ by the filters written in them: a session prepares each once, up to a bound."""
+    monkeypatch.setattr(db, "MAX_PREPARED", 3)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        for n in range(7):
+            assert fetch_prepared(conn, f"SELECT {n} + :x AS n", {"x": 1}) == [{"n": n + 1}]
+            assert conn.scalar(text("SELECT count(*) FROM pg_prepared_statements")) <= 3
+        assert fetch_prepared(conn, "SELECT 0 + :x AS n", {"x": 1}) == [{"n": 1}]  # prepared again
