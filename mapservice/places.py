@@ -9,6 +9,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .db import fetch_prepared
 from .errors import NotFound
 from .values import Area, PlaceQuery
 
@@ -136,7 +137,9 @@ UNKNOWN_AREA = {"commune": "Aucune commune n'a le code INSEE '{code}'.",
 def area_origin(conn: Connection, area: Area) -> dict:
     """Where a search from an area starts (town hall of the commune, or of the area's most populous
     commune), with the area's name; NotFound when the code is unknown."""
-    row = conn.execute(text(AREA_ORIGINS[area.kind]), {"code": area.code}).mappings().first()
+    # Prepared and planned once: it comes before every nearest search from an area.
+    rows = fetch_prepared(conn, AREA_ORIGINS[area.kind], {"code": area.code}, generic_plan=True)
+    row = rows[0] if rows else None
     if row is None or row["lon"] is None:
         raise NotFound(UNKNOWN_AREA[area.kind].format(code=area.code)
                        + " Cherchez le lieu avec /api/v1/places?q=… pour obtenir son code.", parameter=area.kind)

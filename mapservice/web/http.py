@@ -11,10 +11,11 @@ def cacheable(response: Response) -> Response:
     """Successful reads get a weak ETag (the same for the gzip and the plain body, which Flask-Compress leaves
     alone), Cache-Control, and a 304 when the client already has them."""
     if request.method in ("GET", "HEAD") and response.status_code == 200:
-        response.cache_control.public = True
-        response.cache_control.max_age = current_app.config["SETTINGS"].api.cache_max_age
+        response.headers["Cache-Control"] = f"public, max-age={current_app.config['SETTINGS'].api.cache_max_age}"
         response.add_etag(weak=True)
-        response.make_conditional(request)
+        # These answers have no date: only a revalidation can get a 304, the others skip Werkzeug's checks.
+        if request.if_none_match:
+            response.make_conditional(request)
     return response
 
 
