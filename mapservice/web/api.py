@@ -1,5 +1,6 @@
 """The public JSON API (GeoJSON, RFC 7946: lon/lat order, WGS84). Thin routes: mapservice.params validates,
-the SQL modules read, mapservice.web.features formats. Documented in mapservice/openapi.yaml."""
+the SQL modules read, mapservice.web.features formats (the nearest search's features come written by PostgreSQL:
+mapservice.feature_sql). Documented in mapservice/openapi.yaml."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, url_for
