@@ -132,6 +132,8 @@ def text_value(args: Mapping[str, str], name: str, max_length: int = 100) -> str
 
 
 def solution_filters(args: Mapping[str, str]) -> SolutionFilters:
+    if not args:  # no filter (most map tiles): nothing to look up
+        return SolutionFilters()
     return SolutionFilters(
         types=choices(args, "type", SOLUTION_TYPES),
         voies=choices(args, "voie", VOIES),

@@ -67,7 +67,7 @@ def tile(name: str, z: str, x: str, y: str):
         response = Response(gzip.decompress(found.gzipped), mimetype=MVT)
     # One ETag per representation, as Flask-Compress does ("<etag>:gzip").
     response.set_etag(found.etag + (":gzip" if response.headers.get("Content-Encoding") else ""))
-    response.vary.add("Accept-Encoding")
+    response.headers["Vary"] = "Accept-Encoding"  # a new response: nothing else varies yet
     response.headers["X-Tile-Cache"] = ("hit" if cache.verified else "stale") if found.cached else "miss"
     cache_control(response)
     # Only a revalidation can get a 304 (tiles have no date): the others skip Werkzeug's conditional checks.
