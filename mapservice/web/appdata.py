@@ -94,5 +94,3 @@ def catalogue_changes():
     response.cache_control.public = True
     response.cache_control.max_age = 5
     return response
-
-
