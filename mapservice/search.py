@@ -61,6 +61,13 @@ LATERAL (SELECT {picked}, {distance_km} AS distance_km) p
 ORDER BY r.distance_m, r.id
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
+# The parts of each feature PostgreSQL writes, the same for every search.
+FEATURE_PARTS = {
+    "columns": feature_sql.columns(feature_sql.SOLUTION_LIST_PROPERTIES),
+    "picked": feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r"),
+    "point": feature_sql.point("site.geom"),
+    "distance_km": feature_sql.rounded("r.distance_m / 1000", 3),
+}
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
 AREA_CONDITIONS = {
@@ -104,11 +111,7 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
         where.append(f"(ST_Distance(s.position, {ORIGIN}), s.id) > (:after_m, :after_id)")
         binds.update(after_m=query.after.distance_m, after_id=query.after.id)
     return (NEAREST_SOLUTIONS.format(where=" AND ".join(where), area_join=area_join, area_bound=area_bound,
-                                     origin=ORIGIN, origin_commune=ORIGIN_COMMUNE,
-                                     columns=feature_sql.columns(feature_sql.SOLUTION_LIST_PROPERTIES),
-                                     picked=feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r"),
-                                     point=feature_sql.point("site.geom"),
-                                     distance_km=feature_sql.rounded("r.distance_m / 1000", 3),
+                                     origin=ORIGIN, origin_commune=ORIGIN_COMMUNE, **FEATURE_PARTS,
                                      limit=int(query.limit)),
             binds)
 

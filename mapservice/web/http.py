@@ -13,10 +13,14 @@ def cacheable(response: Response) -> Response:
     if request.method in ("GET", "HEAD") and response.status_code == 200:
         response.headers["Cache-Control"] = f"public, max-age={current_app.config['SETTINGS'].api.cache_max_age}"
         response.add_etag(weak=True)
-        # These answers have no date: only a revalidation can get a 304, the others skip Werkzeug's checks.
-        if request.if_none_match:
-            response.make_conditional(request)
+        return revalidated(response)
     return response
+
+
+def revalidated(response: Response) -> Response:
+    """A 304 when the client already has this representation, for answers that carry an ETag and no date: only
+    a revalidation (If-None-Match) can get one, so the other requests skip Werkzeug's conditional checks."""
+    return response.make_conditional(request) if request.if_none_match else response
 
 
 def with_written_array(name: str, items: bytes, members: dict) -> bytes:

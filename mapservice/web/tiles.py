@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request, send_file, url_for
 from .. import params, tiles
 from ..appdata import archives, style
 from .connection import read_db
-from .http import allow_origins
+from .http import allow_origins, revalidated
 from ..errors import NotFound
 
 bp = Blueprint("tiles", __name__)
@@ -70,8 +70,7 @@ def tile(name: str, z: str, x: str, y: str):
     response.headers["Vary"] = "Accept-Encoding"  # a new response: nothing else varies yet
     response.headers["X-Tile-Cache"] = ("hit" if cache.verified else "stale") if found.cached else "miss"
     cache_control(response)
-    # Only a revalidation can get a 304 (tiles have no date): the others skip Werkzeug's conditional checks.
-    return response.make_conditional(request) if request.if_none_match else response
+    return revalidated(response)
 
 
 def tile_url_template(name: str, external: bool = False) -> str:
