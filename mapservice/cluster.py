@@ -26,6 +26,18 @@ DB_NAME = "mapservice"
 DB_USER = "mapservice"
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
+# The server's tuning, written at every start into the file postgresql.conf includes (SETTINGS_FILE): a cluster
+# made by an older version gets a change at its next start, and ALTER SYSTEM still overrides it.
+SETTINGS_FILE = "mapservice.conf"
+SERVER_SETTINGS = {
+    "shared_buffers": "256MB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "256MB",
+    "fsync": "on",
+    # A commit waits until the WAL written before it is on disk. Every 200 ms (PostgreSQL's default), an import
+    # leaves ~2 MB unflushed that a curator's save, committing meanwhile, must flush; every 10 ms, ~100 kB.
+    "wal_writer_delay": "10ms",
+}
 
 
 def find_bindir(configured: Path | None = None) -> Path:
@@ -213,13 +225,21 @@ class EmbeddedCluster:
                 "\n# mapservice private cluster\n"
                 "listen_addresses = '127.0.0.1'\n"
                 "unix_socket_directories = ''\n"
-                "shared_buffers = 256MB\n"
-                "work_mem = 16MB\n"
-                "maintenance_work_mem = 256MB\n"
-                "fsync = on\n"
                 "logging_collector = off\n"
             )
         self._save_state({"password": password, "port": None})
+
+    def _write_settings(self) -> None:
+        settings = self.pgdata / SETTINGS_FILE
+        settings.write_text("# Written by mapservice at each start: SERVER_SETTINGS in mapservice/cluster.py\n"
+                            + "".join(f"{name} = '{value}'\n" for name, value in SERVER_SETTINGS.items()))
+        conf = self.pgdata / "postgresql.conf"
+        if f"include '{SETTINGS_FILE}'" not in conf.read_text():
+            with open(conf, "a") as lines:
+                lines.write(f"include '{SETTINGS_FILE}'\n")
+        if self.run_as:
+            user = pwd.getpwnam(self.run_as)
+            os.chown(settings, user.pw_uid, user.pw_gid)
 
     def _postmaster_pid(self) -> int | None:
         pidfile = self.pgdata / "postmaster.pid"
@@ -246,6 +266,7 @@ class EmbeddedCluster:
             if port:
                 self.log(f"Port {port} is taken: choosing another one for the private PostgreSQL.")
             port = free_port()
+        self._write_settings()
         self.log(f"Starting the private PostgreSQL on 127.0.0.1:{port} ...")
         done = self._run(
             [self.bindir / "pg_ctl", "start", "-D", self.pgdata, "-l", self.logfile, "-w", "-t", "60",

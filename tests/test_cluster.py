@@ -10,7 +10,7 @@ import subprocess
 import psycopg2
 import pytest
 
-from mapservice.cluster import EmbeddedCluster
+from mapservice.cluster import SERVER_SETTINGS, SETTINGS_FILE, EmbeddedCluster
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,22 @@ def test_second_start_reuses_the_running_cluster(cluster):
     pid = cluster._postmaster_pid()
     assert cluster.start() == first
     assert cluster._postmaster_pid() == pid
+
+
+def test_the_cluster_runs_with_the_services_settings_also_one_made_before_them(cluster):
+    cluster.start()
+    cluster.stop()
+    conf = cluster.pgdata / "postgresql.conf"  # as a cluster made by an older version: no settings file
+    conf.write_text(conf.read_text().replace(f"include '{SETTINGS_FILE}'\n", ""))
+    (cluster.pgdata / SETTINGS_FILE).unlink()
+    conn = psycopg2.connect(cluster.start())
+    try:
+        with conn.cursor() as cur:
+            for name, value in SERVER_SETTINGS.items():
+                cur.execute(f"SHOW {name}")
+                assert cur.fetchone()[0] == value, name
+    finally:
+        conn.close()
 
 
 def test_password_file_is_private(cluster):
