@@ -5,6 +5,7 @@ those of 0003) and after (0006), in the same run.
     python bench/writes.py                          # the demo catalogue (the service's own database)
     python bench/writes.py --sites 200000           # the synthetic catalogue (bench/synthetic.py)
     python bench/writes.py --bulk-seconds 60 --edits 300 --save-every 1
+    python bench/writes.py --sites 200000 --only after --bulk-seconds 30 --save-every 0.5 --wal-writer-delays 200ms,10ms
 
 Each variant runs on its own copy of the catalogue (CREATE DATABASE ... TEMPLATE; connections to the source
 database are ended first), the "before" copy migrated down to 0005 (or --before: e.g. 0010, without the stored
@@ -20,7 +21,9 @@ features of 0012); both copies are dropped at the end.
   sites with a solution each), then commits. Meanwhile a curator's save (one UPDATE of vacant_places on a
   solution elsewhere, then COMMIT) is issued every --save-every seconds, each on a free connection, and timed
   from issue to commit; halfway between two, a peer save (the PSAD platform's write) shows what any commit
-  costs while the import loads the machine and the WAL.
+  costs while the import loads the machine and the WAL. With --wal-writer-delays, the import runs once with the
+  server's wal_writer_delay at each value (PostgreSQL's default is 200ms; the private cluster's 10ms): a commit
+  flushes whatever WAL the import wrote since the WAL writer last did.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import queue
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -195,6 +199,27 @@ def bulk_import(engine, ids: dict, seconds: float, started: threading.Event, don
     conn.close()
 
 
+@contextmanager
+def wal_writer_delay(engine, delay: str | None):
+    """The server's wal_writer_delay set to `delay` for the block (ALTER SYSTEM, reloaded), then reset to what the
+    server was started with."""
+    if delay is None:
+        yield
+        return
+    admin = make_engine(engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"ALTER SYSTEM SET wal_writer_delay = '{delay}'"))
+        conn.execute(text("SELECT pg_reload_conf()"))
+    time.sleep(1)  # the WAL writer reads its new setting when it next wakes
+    try:
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("ALTER SYSTEM RESET wal_writer_delay"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+        admin.dispose()
+
+
 def saves_during_import(engine, ids: dict, seconds: float, every: float) -> tuple[dict, dict]:
     """Curator saves and, in turn, peer saves (a PSAD platform: no catalogue triggers) issued at a steady rate
     while the import runs; ms from issue to commit, by kind."""
@@ -240,9 +265,12 @@ def saves_during_import(engine, ids: dict, seconds: float, every: float) -> tupl
     importer.join()
     for saver in savers:
         saver.join()
+    report["connections"] = len(opened)
+    with opened[0].cursor() as cur:
+        cur.execute("SHOW wal_writer_delay")
+        report["wal_writer_delay"] = cur.fetchone()[0]
     for conn in opened:
         conn.close()
-    report["connections"] = len(opened)
     return samples, report
 
 
@@ -257,6 +285,8 @@ def main() -> None:
     parser.add_argument("--bulk-seconds", type=float, default=60)
     parser.add_argument("--save-every", type=float, default=1.0, help="seconds between two curator saves")
     parser.add_argument("--only", choices=("before", "after"), help="run one variant only")
+    parser.add_argument("--wal-writer-delays", type=lambda v: v.split(","), default=[],
+                        help="run the import once with the server's wal_writer_delay at each of these, e.g. 200ms,10ms")
     parser.add_argument("--before", default="0005", help="the revision the 'before' copy is migrated down to")
     args = parser.parse_args()
 
@@ -282,16 +312,19 @@ def main() -> None:
         for variant, engine in engines.items():
             for name, stats in edits[variant].items():
                 print(f"{label}, {variant} ({revisions[variant]}), {name}: p50/p95 {fmt(stats)} ms", flush=True)
-            samples, report = saves_during_import(engine, ids[variant], args.bulk_seconds, args.save_every)
-            saves = {kind: harness.percentiles(s) for kind, s in samples.items()}
-            print(f"{label}, {variant}: import {report['statements']} statements, {report['rows']} rows in "
-                  f"{report['seconds']:.1f} s (commit {report['commit_s'] * 1000:.0f} ms); saves on "
-                  f"{report['connections']} connections; load average {harness.load_average()}", flush=True)
-            for kind, stats in saves.items():
-                print(f"{label}, {variant}: {len(samples[kind])} {kind} saves during the import, p50/p95/max "
-                      f"{fmt(stats)} / {max(samples[kind]):.2f} ms", flush=True)
-            results[variant] = {"revision": revisions[variant], "edits": edits[variant], "saves": saves,
-                                "samples": samples, "import": report}
+            results[variant] = {"revision": revisions[variant], "edits": edits[variant], "imports": {}}
+            for delay in args.wal_writer_delays or [None]:
+                with wal_writer_delay(engine, delay):
+                    samples, report = saves_during_import(engine, ids[variant], args.bulk_seconds, args.save_every)
+                run = f"{variant}, the WAL writer every {report['wal_writer_delay']}"
+                print(f"{label}, {run}: import {report['statements']} statements, {report['rows']} rows in "
+                      f"{report['seconds']:.1f} s (commit {report['commit_s'] * 1000:.0f} ms); saves on "
+                      f"{report['connections']} connections; load average {harness.load_average()}", flush=True)
+                saves = {kind: harness.percentiles(s) for kind, s in samples.items()}
+                for kind, stats in saves.items():
+                    print(f"{label}, {run}: {len(samples[kind])} {kind} saves during the import, p50/p95/max "
+                          f"{fmt(stats)} / {max(samples[kind]):.2f} ms", flush=True)
+                results[variant]["imports"][run] = {"saves": saves, "samples": samples, "import": report}
     finally:
         for variant, engine in engines.items():
             engine.dispose()
@@ -304,15 +337,14 @@ def main() -> None:
     for name in names:
         print(f"| {name} | " + " | ".join(fmt(results[v]["edits"][name]) if name in results[v]["edits"] else "—"
                                           for v in variants) + " |")
-    for kind in ("curator", "peer"):
-        print(f"| {kind} save during a {args.bulk_seconds:.0f} s import | " + " | ".join(
-            fmt(results[v]["saves"][kind]) for v in variants) + " |")
-        print(f"| {kind} saves during the import: count, slowest | " + " | ".join(
-            f"{len(results[v]['samples'][kind])}, {max(results[v]['samples'][kind]):,.0f}" for v in variants) + " |")
-    print("| import: rows written in the transaction | " + " | ".join(
-        f"{results[v]['import']['rows']:,} in {results[v]['import']['statements']} statements" for v in variants)
-        + " |")
-
+    print(f"\n| during a {args.bulk_seconds:.0f} s import (ms) | curator save p50 / p95 | slowest | peer save p50 / p95 "
+          "| slowest | import: rows written in the transaction |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for v in variants:
+        for run, r in results[v]["imports"].items():
+            print(f"| {run} | " + " | ".join(f"{fmt(r['saves'][kind])} | {max(r['samples'][kind]):,.0f}"
+                                             for kind in ("curator", "peer"))
+                  + f" | {r['import']['rows']:,} in {r['import']['statements']} statements |")
 
 if __name__ == "__main__":
     main()
