@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import http.client
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from sqlalchemy import text
 from mapservice.cluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SCHOOLS = ROOT.parent / "shared" / "data" / "etablissements-second-degre-geo" / "annuaire_etablissements.csv"
 
 
 def catalogue_url(sites: int | None) -> str:
@@ -28,6 +31,17 @@ def catalogue_url(sites: int | None) -> str:
     from mapservice.settings import Settings
 
     return resolve_database_url(Settings(), start=True)
+
+
+def school_positions(n: int, seed: int = 1) -> list[tuple[float, float]] | None:
+    """`n` schools of mainland France drawn with a fixed seed, as (lon, lat); None without the data file."""
+    if not SCHOOLS.exists():
+        return None
+    with SCHOOLS.open(encoding="utf-8") as f:
+        rows = [(float(r["longitude"]), float(r["latitude"])) for r in csv.DictReader(f)
+                if r["latitude"] and r["longitude"]]
+    mainland = [(lon, lat) for lon, lat in rows if -5.5 < lon < 9.7 and 41.3 < lat < 51.2]
+    return random.Random(seed).sample(mainland, n)
 
 
 def load_average() -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import random
 import sys
 from pathlib import Path
@@ -38,23 +37,10 @@ from mapservice.catalogue import solution_filter_sql  # noqa: E402
 from mapservice.db import fetch_prepared, make_engine  # noqa: E402
 from mapservice.values import Area, Point  # noqa: E402
 
-SCHOOLS = harness.ROOT.parent / "shared" / "data" / "etablissements-second-degre-geo" / "annuaire_etablissements.csv"
-
 # The limit written in the text, as in the statement: planned once with :limit unknown, PostgreSQL expects a
 # tenth of the table and sorts the whole of it at 1M sites.
 PLAIN_KNN = """SELECT s.id FROM solution s WHERE {where}
 ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT {limit}"""
-
-
-def school_positions(n: int, seed: int = 1) -> list[tuple[float, float]] | None:
-    """`n` schools of mainland France drawn with a fixed seed, as (lon, lat); None without the data file."""
-    if not SCHOOLS.exists():
-        return None
-    with SCHOOLS.open(encoding="utf-8") as f:
-        rows = [(float(r["longitude"]), float(r["latitude"])) for r in csv.DictReader(f)
-                if r["latitude"] and r["longitude"]]
-    mainland = [(lon, lat) for lon, lat in rows if -5.5 < lon < 9.7 and 41.3 < lat < 51.2]
-    return random.Random(seed).sample(mainland, n)
 
 
 def random_positions(n: int, seed: int = 1) -> list[tuple[float, float]]:
@@ -129,7 +115,7 @@ def main() -> None:
     url = harness.catalogue_url(args.sites)
     with make_engine(url).connect() as conn:
         solutions = conn.scalar(text("SELECT count(*) FROM solution WHERE status = 'published'"))
-    positions = school_positions(args.n)
+    positions = harness.school_positions(args.n)
     where = "real secondary schools" if positions else "random points (../shared/data absent)"
     positions = positions or random_positions(args.n)
     print(f"nearest — {solutions} published solutions, k={args.k}, {args.n} origins at {where}, "
