@@ -29,10 +29,10 @@ def solution_filter_sql(filters: SolutionFilters, alias: str = "s",
             conditions.append(f"{alias}.{column} = ANY(:{bind})")
             binds[bind] = list(chosen)
     if filters.level:
-        conditions.append(f"unaccent(lower({alias}.level)) = unaccent(lower(:f_level))")
+        conditions.append(f"solution_text_key({alias}.level) = solution_text_key(:f_level)")
         binds["f_level"] = filters.level
     if filters.domain:
-        conditions.append(f"unaccent({alias}.domain) ILIKE '%' || unaccent(:f_domain) || '%'")
+        conditions.append(f"solution_text_key({alias}.domain) ILIKE '%' || solution_text_key(:f_domain) || '%'")
         binds["f_domain"] = filters.domain.replace("%", r"\%").replace("_", r"\_")
     if filters.has_vacancy:
         conditions.append(f"{alias}.vacant_places > 0")

@@ -217,6 +217,11 @@ class Solution(CatalogueRow, Base):
 for _type in SOLUTION_TYPES:
     Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
           postgresql_where=text(f"status = 'published' AND type = '{_type}'"))
+# The API's free-text filters compare these keys; their statistics tell the planner how rare a level is
+# (migration 0015).
+Index("ix_solution_level_key", func.solution_text_key(Solution.level).label("level_key"))
+Index("ix_solution_domain_key", func.solution_text_key(Solution.domain).label("domain_key"), postgresql_using="gin",
+      postgresql_ops={"domain_key": "gin_trgm_ops"})
 
 
 # -- Territory ----------------------------------------------------------------------------------------

@@ -152,6 +152,12 @@ def test_filter_domain_ignores_accents_and_case(client):
     assert {p["domain"] for p in nearest(client, domain="solidarite")} == {"Solidarité"}
 
 
+def test_filter_level_ignores_accents_and_case_and_a_level_nobody_offers_finds_nothing(client):
+    assert {p["level"] for p in nearest(client, level="SECONDE A TERMINALE", limit=50)} == {"Seconde à terminale"}
+    assert nearest(client, level="Licence professionnelle") == []
+    assert nearest(client, level="cap", domain="cuisine") != []
+
+
 def test_an_unknown_filter_value_is_a_clear_400(client):
     response = client.get("/api/v1/solutions/nearest?lat=45.75&lon=4.83&type=lycee,cfa")
     assert response.status_code == 400
