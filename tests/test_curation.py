@@ -17,7 +17,7 @@ from mapservice.geocoding import Geocoder
 from mapservice.values import Area
 
 from .conftest import throwaway_database
-from .workspace_fixtures import platform_of, team
+from .workspace_fixtures import Scope, make_account, platform_of, team
 
 BAULON = "35016"
 
@@ -98,6 +98,29 @@ def test_overdue_sites_come_oldest_first_and_a_bulk_stamp_clears_them(db):
         assert stamped == 0  # the sites' solutions were stamped with them
         with pytest.raises(Forbidden):
             freshness.stamp(conn, curator, [d["id"] for d in due[:2]] + [t["site_69"]])
+
+
+def test_the_workspace_lists_exactly_the_sites_an_account_may_edit(db):
+    engine, t = db
+    with engine.connect() as conn:  # rolled back at the end
+        lyon = conn.scalar(text("SELECT platform_id FROM psad_platform_commune WHERE commune_code = '69123'"))
+        # A perimeter that names Lyon alone holds the sites of its arrondissements.
+        conn.execute(text("DELETE FROM psad_platform_commune WHERE platform_id = :p AND commune_code LIKE '6938%'"),
+                     {"p": lyon})
+        lyon_curator = make_account(engine, "plateforme.lyon@exemple.invalid", "curator", [Scope(platform=lyon)])
+        # Ille-et-Vilaine, the Rhône and a sample of the rest of the country.
+        candidates = conn.scalars(text("SELECT id FROM site WHERE left(commune_code, 2) IN ('35', '69') "
+                                       "UNION (SELECT id FROM site ORDER BY id LIMIT 150)")).all()
+        territories_of = {i: permissions.territory_of(conn, Ref("site", i)) for i in candidates}
+        for account in ("national", "academie", "curator", "platform_curator", "partner", lyon_curator):
+            who = actor(engine, t[account] if isinstance(account, str) else account)
+            listed = {r["id"] for r in sites.sites(conn, who, limit=100_000)}
+            may_edit = {i for i, where in territories_of.items() if permissions.allows(who, Action.EDIT_SITE, where)}
+            assert may_edit, account
+            assert listed & set(candidates) == may_edit, account
+            assert 0 < dashboard.dashboard(conn, who)["published_sites"] <= len(listed)
+        assert any(territories_of[i].commune.startswith("6938") for i in may_edit)  # the Lyon curator's
+        conn.rollback()
 
 
 def test_a_perimeter_change_moves_who_covers_the_area_and_the_curators_scope_at_once(db):

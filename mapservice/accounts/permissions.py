@@ -136,15 +136,23 @@ def _describe(target: Territory | AccountTarget) -> str:
 
 def territory_filter(actor: Actor, commune: str = "c", site: str = "site") -> tuple[str, dict]:
     """A SQL condition (and its binds) true for the rows of `actor`'s territory, given the aliases of the
-    site's commune and of the site: the lists of the workspace use the same rule as `allows`."""
+    site's commune and of the site: the lists of the workspace use the same rule as `allows`.
+
+    A territory is given as the codes of its communes, found first: the sites are then reached through their
+    commune's index. (A condition on each site's commune, with an EXISTS for the perimeters, read every site
+    and solution of the country: 0.7 s for a département's counts at 200k sites.)"""
     if actor.is_national:
         return "true", {}
     if actor.role == ACADEMIE_ADMIN:
-        return f"{commune}.academie_code = ANY(:scope_academies)", {"scope_academies": list(actor.academies)}
+        return (f"{commune}.code IN (SELECT in_academie.code FROM commune in_academie "
+                "WHERE in_academie.academie_code = ANY(:scope_academies))"), {"scope_academies": list(actor.academies)}
     if actor.role == CURATOR:
-        return (f"({commune}.departement_code = ANY(:scope_departements) OR EXISTS ("
-                f"SELECT 1 FROM psad_platform_commune spc WHERE spc.commune_code IN ({commune}.code, "
-                f"{commune}.parent_code) AND spc.platform_id = ANY(:scope_platforms)))",
+        # A perimeter names communes; a commune's arrondissements (Paris, Lyon, Marseille) are in it with it.
+        return (f"{commune}.code IN (SELECT in_departement.code FROM commune in_departement "
+                "WHERE in_departement.departement_code = ANY(:scope_departements) "
+                "UNION ALL SELECT in_perimeter.code FROM psad_platform_commune spc JOIN commune in_perimeter "
+                "ON spc.commune_code IN (in_perimeter.code, in_perimeter.parent_code) "
+                "WHERE spc.platform_id = ANY(:scope_platforms))",
                 {"scope_departements": list(actor.departements), "scope_platforms": list(actor.platforms)})
     if actor.role == PARTNER:
         return f"{site}.id = ANY(:scope_sites)", {"scope_sites": list(actor.sites)}
