@@ -168,6 +168,11 @@ class Site(CatalogueRow, Base):
     review_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+# The review queue: a few proposals among all the sites (migration 0016).
+Index("ix_site_review_requested", Site.review_requested_at,
+      postgresql_where=text("review_requested_at IS NOT NULL AND status = 'draft'"))
+
+
 class Solution(CatalogueRow, Base):
     """An offer made at (or from) a site."""
 
