@@ -337,8 +337,8 @@ def main() -> None:
     for name in names:
         print(f"| {name} | " + " | ".join(fmt(results[v]["edits"][name]) if name in results[v]["edits"] else "—"
                                           for v in variants) + " |")
-    print(f"\n| during a {args.bulk_seconds:.0f} s import (ms) | curator save p50 / p95 | slowest | peer save p50 / p95 "
-          "| slowest | import: rows written in the transaction |")
+    print(f"\n| during a {args.bulk_seconds:.0f} s import (ms) | curator save p50 / p95 | slowest "
+          "| peer save p50 / p95 | slowest | import: rows written in the transaction |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for v in variants:
         for run, r in results[v]["imports"].items():

@@ -140,12 +140,13 @@ def territory_filter(actor: Actor, commune: str = "c", site: str = "site") -> tu
 
     A territory is given as the codes of its communes, found first: the sites are then reached through their
     commune's index. (A condition on each site's commune, with an EXISTS for the perimeters, read every site
-    and solution of the country: 0.7 s for a département's counts at 200k sites.)"""
+    and solution of the country: 2 s for a curator's dashboard at 200k sites; bench/workspace.py.)"""
     if actor.is_national:
         return "true", {}
     if actor.role == ACADEMIE_ADMIN:
         return (f"{commune}.code IN (SELECT in_academie.code FROM commune in_academie "
-                "WHERE in_academie.academie_code = ANY(:scope_academies))"), {"scope_academies": list(actor.academies)}
+                "WHERE in_academie.academie_code = ANY(:scope_academies))",
+                {"scope_academies": list(actor.academies)})
     if actor.role == CURATOR:
         # A perimeter names communes; a commune's arrondissements (Paris, Lyon, Marseille) are in it with it.
         return (f"{commune}.code IN (SELECT in_departement.code FROM commune in_departement "
