@@ -55,6 +55,13 @@ SOLUTION_DETAIL_PROPERTIES = [
 ]
 
 
+def feature(row: str, properties: str) -> str:
+    """SQL: a GeoJSON Feature's text, from a row `row` with the feature's id and `geometry_` (a geometry's text)
+    and a row `properties` whose row_to_json is its properties object."""
+    return (f"""'{{"type":"Feature","id":' || {row}.id || ',"geometry":' || {row}.geometry_ || ',"properties":' """
+            f"""|| row_to_json({properties})::text || '}}'""")
+
+
 def columns(properties: list[tuple[str, str]]) -> str:
     """SQL: the properties as a select list's columns, each named as the property."""
     return ", ".join(f'{expression} AS "{name}"' for name, expression in properties)

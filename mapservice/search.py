@@ -41,9 +41,7 @@ WITH knn AS (
 ), reach AS (
     SELECT max(ST_Distance(knn.position, {origin})) * 1.01 + 1 AS metres FROM knn
 )
-SELECT r.id, r.distance_m,
-       '{{"type":"Feature","id":' || r.id || ',"geometry":' || r.geometry_ || ',"properties":'
-       || row_to_json(p)::text || '}}' AS feature,
+SELECT r.id, r.distance_m, {feature} AS feature,
        -- evaluated once (an InitPlan): saves the HTTP request a second round trip
        ({origin_commune})::text AS origin_commune
 FROM (
@@ -67,6 +65,7 @@ FEATURE_PARTS = {
     "picked": feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r"),
     "point": feature_sql.point("site.geom"),
     "distance_km": feature_sql.rounded("r.distance_m / 1000", 3),
+    "feature": feature_sql.feature("r", "p"),
 }
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).

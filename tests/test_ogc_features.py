@@ -66,6 +66,21 @@ def test_items_honour_properties_and_filters(client):
         assert "2e chance" in feature["properties"]["title"]
 
 
+def test_a_page_gives_each_solution_as_its_own_item_does(client):
+    """PostgreSQL writes a page's features; one item is shaped in Python: the same feature, and the properties
+    asked for in the order asked."""
+    bbox = ",".join(map(str, LYON))
+    page = client.get(f"{OGC}/collections/solutions/items?bbox={bbox}&limit=40").get_json()
+    assert len(page["features"]) == 40
+    for feature in page["features"]:
+        item = client.get(f"{OGC}/collections/solutions/items/{feature['id']}").get_json()
+        assert (feature["type"], feature["id"], feature["geometry"], feature["properties"]) == \
+            (item["type"], item["id"], item["geometry"], item["properties"])
+    chosen = client.get(f"{OGC}/collections/solutions/items?bbox={bbox}&limit=5"
+                        "&properties=vacant_places,title,commune_name").get_json()["features"]
+    assert [list(f["properties"]) for f in chosen] == [["vacant_places", "title", "commune_name"]] * 5
+
+
 def test_one_item_and_unknown_ones(client):
     first = client.get(f"{OGC}/collections/solutions/items?limit=1").get_json()["features"][0]
     item = client.get(f"{OGC}/collections/solutions/items/{first['id']}").get_json()

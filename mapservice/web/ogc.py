@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, request, url_for
 from .. import ogc, params
 from . import features
 from .connection import read_db
+from .http import with_written_array
 
 bp = Blueprint("ogc", __name__)
 
@@ -86,12 +87,11 @@ def items(collectionId: str):
         args = {k: v for k, v in request.args.items() if k != "after"}
         args["after"] = params.encode_cursor(rows[-1]["id"])
         links.append(_link("api.ogc.items", "next", GEOJSON, "Page suivante", collectionId=collectionId, **args))
-    body = {
+    body = with_written_array("features", b",".join(r["feature"] for r in rows), {
         "type": "FeatureCollection",
-        "features": [features.solution_feature(r, query.properties) for r in rows],
         "numberReturned": len(rows),
         "links": links,
-    }
+    })
     return body, 200, {"Content-Type": GEOJSON}
 
 
