@@ -70,3 +70,13 @@ def columns(properties: list[tuple[str, str]]) -> str:
 def picked(properties: list[tuple[str, str]], alias: str) -> str:
     """SQL: those columns read again from `alias` (a LATERAL row whose row_to_json is the properties object)."""
     return ", ".join(f'{alias}."{name}"' for name, _ in properties)
+
+
+# A solution's feature as the lists give it, for a statement whose row `r` holds the list's properties
+# (`columns`, from the aliases s, site and c) and its geometry (`point`, as geometry_), and whose LATERAL row `p`
+# picks the properties written (`feature`): the nearest search's and the OGC pages'.
+SOLUTION_LIST_FEATURE = {
+    "columns": columns(SOLUTION_LIST_PROPERTIES),
+    "point": point("site.geom"),
+    "feature": feature("r", "p"),
+}

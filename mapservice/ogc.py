@@ -51,8 +51,6 @@ LATERAL (SELECT {picked}) p
 ORDER BY r.id
 """
 ITEM_PROPERTIES = dict(feature_sql.SOLUTION_LIST_PROPERTIES)
-ITEM_PARTS = {"columns": feature_sql.columns(feature_sql.SOLUTION_LIST_PROPERTIES),
-              "point": feature_sql.point("site.geom"), "feature": feature_sql.feature("r", "p")}
 # A page is planned for its own bbox (its best plan depends on how much of the catalogue the bbox holds), and
 # without parallel workers: for a city's bbox the planner chose to walk the whole catalogue in id order with
 # two workers, which took 5 to 15 times longer than the same walk alone (bench/README, OGC items).
@@ -70,7 +68,7 @@ def items(conn: Connection, query: ItemsQuery) -> tuple[list[dict], bool]:
         where += " AND s.id > :after_id"
         binds["after_id"] = query.after_id
     chosen = [(name, ITEM_PROPERTIES[name]) for name in query.properties or ITEM_PROPERTIES]
-    sql = ITEMS.format(where=where, picked=feature_sql.picked(chosen, "r"), **ITEM_PARTS)
+    sql = ITEMS.format(where=where, picked=feature_sql.picked(chosen, "r"), **feature_sql.SOLUTION_LIST_FEATURE)
     found = fetch_prepared(conn, sql, {**binds, "limit": query.limit + 1}, text_as_bytes=True,
                            planner=ITEMS_PLANNER)
     return found[:query.limit], len(found) > query.limit

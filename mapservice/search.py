@@ -61,11 +61,9 @@ ORDER BY r.distance_m, r.id
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
 # The parts of each feature PostgreSQL writes, the same for every search.
 FEATURE_PARTS = {
-    "columns": feature_sql.columns(feature_sql.SOLUTION_LIST_PROPERTIES),
+    **feature_sql.SOLUTION_LIST_FEATURE,
     "picked": feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r"),
-    "point": feature_sql.point("site.geom"),
     "distance_km": feature_sql.rounded("r.distance_m / 1000", 3),
-    "feature": feature_sql.feature("r", "p"),
 }
 
 # Which communes make up an area when results are limited to it (alias c: the site's commune).
