@@ -7,7 +7,8 @@ import datetime as dt
 from geoalchemy2 import Geography, Geometry, alembic_helpers
 from sqlalchemy import (
     ARRAY, BigInteger, Boolean, CheckConstraint, Computed, Date, DateTime, Float, ForeignKey, Identity, Index,
-    Integer, MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, func, text,
+    Integer, MetaData, PrimaryKeyConstraint, SmallInteger, String, Table, Column, Text, UniqueConstraint, cast, func,
+    literal_column, text,
 )
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, JSONB
 from sqlalchemy.dialects.postgresql.base import ischema_names
@@ -222,6 +223,16 @@ class Solution(CatalogueRow, Base):
 for _type in SOLUTION_TYPES:
     Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
           postgresql_where=text(f"status = 'published' AND type = '{_type}'"))
+# The nearest search's walk: the published solutions as Web Mercator points, in indexes PostgreSQL builds sorted
+# (migration 0017), all types and each type.
+# (Attached explicitly: SQLAlchemy finds no table in an expression whose column is under a CAST.)
+MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
+Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="gist",
+                                           postgresql_where=text("status = 'published'")))
+for _type in SOLUTION_TYPES:
+    Solution.__table__.append_constraint(Index(
+        f"ix_solution_published_{_type}_mercator", MERCATOR, postgresql_using="gist",
+        postgresql_where=text(f"status = 'published' AND type = '{_type}'")))
 # The API's free-text filters compare these keys; their statistics tell the planner how rare a level is
 # (migration 0015).
 Index("ix_solution_level_key", func.solution_text_key(Solution.level).label("level_key"))

@@ -3,6 +3,8 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
+from mapservice.search import mercator_box
+
 GEOD = Geod(ellps="WGS84")
 
 
@@ -174,11 +176,29 @@ def test_responses_are_gzipped_when_the_client_accepts_it(client):
     assert len(json.loads(gzip.decompress(response.data))["features"]) == 20
 
 
-def test_origins_near_the_poles_still_get_the_nearest_solutions(client, engine):
-    # Web Mercator (used to bound the search) stops at ±85°; the answer must stay exact beyond it.
-    for lat in (89.9, -89.9):
-        response = client.get(f"/api/v1/solutions/nearest?lat={lat}&lon=0&limit=3")
-        assert response.status_code == 200
-        got = [f["properties"]["distance_km"] * 1000 for f in response.get_json()["features"]]
-        expected, _ = brute_force_nearest(engine, 0, lat, 3)
-        assert all(abs(a - b) < 1.5 for a, (b, _) in zip(got, expected))
+@pytest.mark.parametrize("lat, lon", [(89.9, 0), (-89.9, 0), (-14.3, 179.9), (-14.3, -179.9)])
+def test_origins_near_the_poles_or_the_antimeridian_still_get_the_nearest_solutions(client, engine, lat, lon):
+    # Web Mercator (whose index finds the candidates) stops at ±85° and cuts the globe at ±180°: the answer must
+    # stay exact across both.
+    response = client.get(f"/api/v1/solutions/nearest?lat={lat}&lon={lon}&limit=3")
+    assert response.status_code == 200
+    got = [f["properties"]["distance_km"] * 1000 for f in response.get_json()["features"]]
+    expected, _ = brute_force_nearest(engine, lon, lat, 3)
+    assert len(got) == 3
+    assert all(abs(a - b) < 1.5 for a, (b, _) in zip(got, expected))
+
+
+@pytest.mark.parametrize("lat, lon", [(0, 4.83), (45.76, 4.83), (-21.1, 55.5), (60, 10), (80, 10), (84.99, 10),
+                                      (-70, 4.83), (45.76, 179.99), (45.76, -179.99)])
+def test_the_mercator_box_holds_every_point_within_reach_of_the_origin(engine, lat, lon):
+    """The search's candidates are the solutions in this box: a point within reach left outside would be missing
+    from the answer. Points all around the origin at several distances, on the WGS84 spheroid."""
+    with engine.connect() as conn:
+        outside = conn.execute(text(f"""
+            SELECT r.metres, azimuth FROM (VALUES (10::float8), (2000), (50000), (400000), (3000000)) AS r(metres),
+                 generate_series(0, 355, 5) AS azimuth,
+                 LATERAL (SELECT ST_Project(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, r.metres,
+                                            radians(azimuth))::geometry AS point) p
+            WHERE abs(ST_Y(p.point)) < 85 AND NOT ST_Transform(p.point, 3857) && {mercator_box("r.metres")}"""),
+                               {"lon": lon, "lat": lat}).all()
+    assert outside == []

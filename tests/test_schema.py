@@ -50,9 +50,11 @@ def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area):
                                           filters=SolutionFilters(voies=("professionnelle",))))
     with engine.connect() as conn:
         plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
-    # The index itself yields rows in distance order (no sort of every solution).
-    assert "Index Scan using idx_solution_position" in plan
-    assert 'Order By: ("position" <->' in plan
+    # The Web Mercator index itself yields rows in distance order (no sort of every solution), and also finds
+    # the candidates ranked on the spheroid (not the geography index).
+    assert "Index Scan using ix_solution_published_mercator" in plan
+    assert 'Order By: (st_transform(("position")::geometry, 3857) <->' in plan
+    assert "idx_solution_position" not in plan
 
 
 def test_a_solution_follows_its_site_when_the_site_moves(engine):
