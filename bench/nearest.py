@@ -12,9 +12,12 @@ timed origin by origin, interleaved, in one run, each origin's first query made 
 - http: `/api/v1/solutions/nearest`;
 - statement: the nearest statement alone (prepared, in this process);
 - knn: the plain geography KNN for the same number of published solutions with the same filters (prepared,
-  the filters' choices written in it and planned once, as the statement is): the index's limit.
-Goal: http − floor ≤ 1.5 × knn at p50. `--against DIR` serves another checkout (e.g. `git archive` of the
-previous version) beside this one and times its floor and HTTP in the same loop: a before/after in one run.
+  the filters' choices written in it and planned once, as the statement is): the index's limit as issue 14
+  set it;
+- mercator knn: the same on the Web Mercator indexes the statement walks (migration 0017): that index's limit.
+Goal: http − floor ≤ 1.5 × knn at p50 (also given against the Mercator KNN). `--against DIR` serves another
+checkout (e.g. `git archive` of the previous version) beside this one and times its floor and HTTP in the same
+loop: a before/after in one run.
 """
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ from mapservice.values import Area, Point  # noqa: E402
 # tenth of the table and sorts the whole of it at 1M sites.
 PLAIN_KNN = """SELECT s.id FROM solution s WHERE {where}
 ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT {limit}"""
+MERCATOR_KNN = f"""SELECT s.id FROM solution s WHERE {{where}}
+ORDER BY {search.MERCATOR} <-> {search.ORIGIN_MERCATOR} LIMIT {{limit}}"""
 
 
 def random_positions(n: int, seed: int = 1) -> list[tuple[float, float]]:
@@ -66,7 +71,7 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
     client = harness.KeepAliveClient(base)
     bare = harness.KeepAliveClient(bare_base)
     other = harness.KeepAliveClient(other_base) if other_base else None
-    samples = {"bare": [], "floor": [], "http": [], "statement": [], "knn": []}
+    samples = {"bare": [], "floor": [], "http": [], "statement": [], "knn": [], "mercator knn": []}
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         filter_args = [tuple(p.split("=", 1)) for p in filters.split("&") if p]
@@ -84,6 +89,9 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
                 "statement": lambda: search.nearest_solutions(conn, query, start),
                 "knn": lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where, limit=k),
                                               {"lon": start.lon, "lat": start.lat, **binds}, generic_plan=not binds),
+                "mercator knn": lambda: fetch_prepared(conn, MERCATOR_KNN.format(where=where, limit=k),
+                                                       {"lon": start.lon, "lat": start.lat, **binds},
+                                                       generic_plan=not binds),
             }
             if other is not None:
                 peers.update({"other floor": lambda: other.get("/healthz"), "other http": lambda: other.get(path)})
@@ -121,8 +129,9 @@ def main() -> None:
     print(f"nearest — {solutions} published solutions, k={args.k}, {args.n} origins at {where}, "
           f"load average {harness.load_average()}")
     against = " | other floor | other http | other (http − floor) / KNN" if args.against else ""
-    print(f"| origin | filters | bare Flask | floor | http | statement | plain KNN | (http − floor) / KNN{against} |")
-    print("| --- | --- |" + " ---: |" * (6 + 3 * bool(args.against)))
+    print(f"| origin | filters | bare Flask | floor | http | statement | plain KNN | Mercator KNN "
+          f"| (http − floor) / KNN | (http − floor) / Mercator KNN{against} |")
+    print("| --- | --- |" + " ---: |" * (8 + 3 * bool(args.against)))
     with contextlib.ExitStack() as servers:
         base = servers.enter_context(harness.gunicorn(url, workers=2))
         bare = servers.enter_context(harness.gunicorn(url, workers=1, app="bench.bare_flask:app"))
@@ -130,8 +139,10 @@ def main() -> None:
         for kind in args.kinds.split(","):
             for filters in filter_sets:
                 r = run(url, kind, filters, args.k, positions, base, bare, other)
-                cells = [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("bare", "floor", "http", "statement", "knn")]
-                cells.append(f"{(r['http']['p50'] - r['floor']['p50']) / r['knn']['p50']:.2f}×")
+                cells = [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}"
+                         for p in ("bare", "floor", "http", "statement", "knn", "mercator knn")]
+                cells += [f"{(r['http']['p50'] - r['floor']['p50']) / r[p]['p50']:.2f}×"
+                          for p in ("knn", "mercator knn")]
                 if other:
                     cells += [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("other floor", "other http")]
                     cells.append(f"{(r['other http']['p50'] - r['other floor']['p50']) / r['knn']['p50']:.2f}×")
