@@ -8,7 +8,8 @@ sort support for 2D boxes), whose pages hardly overlap: 20 pages from the same p
 then ranks on the spheroid as before (mapservice.search): the index only finds the candidates.
 
 One partial index for all published solutions, and one per type (as 0007's), for a walk filtered by a rare
-type. An expression index: nothing to keep in step with the rows.
+type. Expression indexes: nothing to keep in step with the rows. Built inside the migration's transaction
+(not CONCURRENTLY), they hold writes to solution while they build: ~20 s for the 12 at 1M sites here.
 
 Revision ID: 0017
 Revises: 0016
