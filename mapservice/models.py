@@ -223,8 +223,8 @@ class Solution(CatalogueRow, Base):
 for _type in SOLUTION_TYPES:
     Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
           postgresql_where=text(f"status = 'published' AND type = '{_type}'"))
-# The nearest search's walk: the published solutions as Web Mercator points, in indexes PostgreSQL builds sorted
-# (migration 0017), all types and each type.
+# The nearest search's walk: the published solutions as Web Mercator points (migration 0017), all types and each
+# type.
 # (Attached explicitly: SQLAlchemy finds no table in an expression whose column is under a CAST.)
 MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
 Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="gist",

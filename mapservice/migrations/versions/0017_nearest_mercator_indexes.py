@@ -1,11 +1,11 @@
 """The nearest search walks Web Mercator indexes of the published solutions (issue 14).
 
 The nearest search's KNN walk read the geography index of solution.position (and its per-type partial indexes,
-migration 0007). PostgreSQL builds a geography GiST index by insertion: in dense places its pages overlap, and
-the walk from a point in Paris read ~200 to 330 index pages at 1M sites (5 to 9 ms), against ~40 elsewhere.
-The same points as Web Mercator (EPSG:3857) geometries make an index that PostgreSQL builds sorted (PostGIS's
-sort support for 2D boxes), whose pages hardly overlap: 20 pages from the same point, 0.26 ms. The search
-then ranks on the spheroid as before (mapservice.search): the index only finds the candidates.
+migration 0007). That index keeps 3D boxes around the globe, which overlap in dense places: the walk from a
+point in Paris read ~200 to 330 index pages at 1M sites (5 to 9 ms), against ~40 elsewhere, and ~180 with the
+index rebuilt. The same points as Web Mercator (EPSG:3857) geometries make an index with flat 2D boxes: 20
+pages from the same point, 0.26 ms, whether the index was built on the full table or grew row by row. The
+search then ranks on the spheroid as before (mapservice.search): the index only finds the candidates.
 
 One partial index for all published solutions, and one per type (as 0007's), for a walk filtered by a rare
 type. Expression indexes: nothing to keep in step with the rows. Built inside the migration's transaction
