@@ -219,20 +219,18 @@ class Solution(CatalogueRow, Base):
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-# The nearest published solution of one type, for the report's distances (migration 0007).
-for _type in SOLUTION_TYPES:
-    Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
-          postgresql_where=text(f"status = 'published' AND type = '{_type}'"))
 # The nearest search's walk: the published solutions as Web Mercator points (migration 0017), all types and each
-# type.
+# type; and the nearest published solution of one type, for the report's distances (migration 0007).
 # (Attached explicitly: SQLAlchemy finds no table in an expression whose column is under a CAST.)
 MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
 Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="gist",
                                            postgresql_where=text("status = 'published'")))
 for _type in SOLUTION_TYPES:
-    Solution.__table__.append_constraint(Index(
-        f"ix_solution_published_{_type}_mercator", MERCATOR, postgresql_using="gist",
-        postgresql_where=text(f"status = 'published' AND type = '{_type}'")))
+    _published_of_type = text(f"status = 'published' AND type = '{_type}'")
+    Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
+          postgresql_where=_published_of_type)
+    Solution.__table__.append_constraint(Index(f"ix_solution_published_{_type}_mercator", MERCATOR,
+                                               postgresql_using="gist", postgresql_where=_published_of_type))
 # The API's free-text filters compare these keys; their statistics tell the planner how rare a level is
 # (migration 0015).
 Index("ix_solution_level_key", func.solution_text_key(Solution.level).label("level_key"))

@@ -71,11 +71,8 @@ SOLUTION_PROPERTY_NAMES = (
     "last_checked_at", "is_example")
 
 
-def solution_feature(row: dict, properties: tuple[str, ...] | None = None) -> dict:
-    props = solution_properties(row)
-    if properties is not None:
-        props = {name: props[name] for name in properties}
-    return {"type": "Feature", "id": row["id"], "geometry": _point(row), "properties": props}
+def solution_feature(row: dict) -> dict:
+    return {"type": "Feature", "id": row["id"], "geometry": _point(row), "properties": solution_properties(row)}
 
 
 def site_properties(site: dict) -> dict:
