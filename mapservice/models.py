@@ -210,27 +210,25 @@ class Solution(CatalogueRow, Base):
     max_age: Mapped[int | None] = mapped_column(SmallInteger)
     eligibility: Mapped[str | None] = mapped_column(Text)
     how_to_apply: Mapped[str | None] = mapped_column(Text)
-    # Copy of the site's position (kept by a trigger) so that nearest-solution search is one KNN index scan
-    # on true (geodesic) distance, with the solution filters applied in the same scan.
-    position = mapped_column(Geography("POINT", srid=4326, spatial_index=True), nullable=False)
+    # Copy of the site's position (kept by a trigger) so that the nearest search walks the solutions' own
+    # indexes, with their filters applied along the walk; indexed as Web Mercator points (below).
+    position = mapped_column(Geography("POINT", srid=4326, spatial_index=False), nullable=False)
     # When the solution was first published, and archived (kept by a trigger, migration 0007): the report's
     # "new" and "archived" of a period.
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-# The nearest search's walk: the published solutions as Web Mercator points (migration 0017), all types and each
-# type; and the nearest published solution of one type, for the report's distances (migration 0007).
+# The walks of the nearest search and of the report's distances: the published solutions as Web Mercator points
+# (migration 0017), all types and each type.
 # (Attached explicitly: SQLAlchemy finds no table in an expression whose column is under a CAST.)
 MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
 Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="gist",
                                            postgresql_where=text("status = 'published'")))
 for _type in SOLUTION_TYPES:
-    _published_of_type = text(f"status = 'published' AND type = '{_type}'")
-    Index(f"ix_solution_published_{_type}", Solution.position, postgresql_using="gist",
-          postgresql_where=_published_of_type)
     Solution.__table__.append_constraint(Index(f"ix_solution_published_{_type}_mercator", MERCATOR,
-                                               postgresql_using="gist", postgresql_where=_published_of_type))
+                                               postgresql_using="gist",
+                                               postgresql_where=text(f"status = 'published' AND type = '{_type}'")))
 # The API's free-text filters compare these keys; their statistics tell the planner how rare a level is
 # (migration 0015).
 Index("ix_solution_level_key", func.solution_text_key(Solution.level).label("level_key"))

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from sqlalchemy.engine import Connection
 
-from . import feature_sql, places
+from . import feature_sql, mercator, places
 from .catalogue import solution_filter_sql
 from .communes import COMMUNE_AT, commune_at
 from .db import fetch_prepared
@@ -65,22 +65,13 @@ LATERAL (SELECT {picked}, {distance_km} AS distance_km) p
 ORDER BY r.distance_m, r.id
 """
 ORIGIN = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography"
-# Web Mercator: a solution's point as its indexes hold it (migration 0017), and the origin's, its latitude held
-# within the projection's ±85° (a search from beyond still starts from the nearest solutions it can walk to).
-MERCATOR = "ST_Transform(s.position::geometry, 3857)"
-ORIGIN_MERCATOR = ("ST_Transform(ST_SetSRID(ST_MakePoint(:lon, greatest(-85::float8, least(85::float8, :lat))), 4326), "
-                   "3857)")
+MERCATOR = mercator.SOLUTION_POINT
+ORIGIN_MERCATOR = mercator.point(":lon", ":lat")
 
 
 def mercator_box(metres: str) -> str:
-    """SQL: the Web Mercator box around the origin that holds every point within `metres` (an SQL float8) of it
-    on the spheroid. 3857 stretches lengths by at most 1.0068 / cos(latitude) (WGS84's smallest meridian radius
-    is 6,335,439 m), and no point of that disc lies farther from the equator than the origin's latitude plus
-    `metres` along the meridian. Near a pole, or across the antimeridian, the box is the whole plane."""
-    farthest_latitude = f"abs(CAST(:lat AS float8)) + degrees({metres} / 6335439)"
-    half = f"CASE WHEN {farthest_latitude} < 85 THEN {metres} * 1.007 / cos(radians({farthest_latitude})) ELSE 1e9 END"
-    return (f"ST_Expand({ORIGIN_MERCATOR}, CASE WHEN abs(ST_X({ORIGIN_MERCATOR})) + {half} < 20037508.34 "
-            f"THEN {half} ELSE 1e9 END, {half})")
+    """SQL: the Mercator box around the origin that holds every point within `metres` of it on the spheroid."""
+    return mercator.box(ORIGIN_MERCATOR, "CAST(:lat AS float8)", metres)
 
 
 # The parts of each feature PostgreSQL writes, the same for every search.

@@ -144,6 +144,30 @@ def test_zones_blanches_are_the_communes_far_from_all_three_kinds(module_engine,
     assert all(z["population"] >= zones[i + 1]["population"] for i, z in enumerate(zones[:-1]))
 
 
+@pytest.mark.parametrize("solution_type", ["structure_innovante", "mission_locale", "e2c", "epide"])
+def test_each_communes_distance_is_to_its_nearest_solution_on_the_ellipsoid(module_engine, current, solution_type):
+    """Every commune of Lyon's and Corsica's académies measured to every published solution of the type (the
+    WGS84 geodesic, pyproj): the stored distance is the smallest of all, and a commune without a row has none
+    within 60 km."""
+    with module_engine.connect() as conn:
+        communes = conn.execute(text(f"""
+            SELECT c.code, ST_X(c.town_hall), ST_Y(c.town_hall), d.distance_m FROM commune c
+            LEFT JOIN reporting_commune_distance d ON d.commune_code = c.code AND d.type = :t
+            WHERE c.academie_code IN ('{LYON}', '20') AND {distances.UNITS}"""), {"t": solution_type}).all()
+        solutions = np.array(conn.execute(text("""
+            SELECT ST_X(s.position::geometry), ST_Y(s.position::geometry) FROM solution s
+            JOIN site ON site.id = s.site_id AND site.status = 'published'
+            WHERE s.status = 'published' AND s.type = :t"""), {"t": solution_type}).all())
+    assert len(solutions) and len(communes) > 1_000
+    for code, lon, lat, stored in communes:
+        nearest = WGS84.inv(np.full(len(solutions), lon), np.full(len(solutions), lat),
+                            solutions[:, 0], solutions[:, 1])[2].min()
+        if nearest <= distances.REACH_M:
+            assert stored == pytest.approx(nearest, abs=0.01), code
+        else:
+            assert stored is None, code
+
+
 DISTANCES = text("SELECT commune_code, type, round(distance_m) FROM reporting_commune_distance")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from mapservice.db import alembic_config, current_revision, make_engine, upgrade
 from mapservice.models import Base, include_object
+from mapservice.reporting import distances
 from mapservice.search import nearest_sql
 from mapservice.taxonomy import SOLUTION_TYPES
 from mapservice.values import Area, NearestQuery, Point, SolutionFilters
@@ -40,8 +41,13 @@ def test_every_searched_geometry_has_a_gist_index(engine):
             JOIN pg_class t ON t.oid = i.indrelid
             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
             WHERE am.amname = 'gist'""")).scalars())
-    assert {"commune.geom", "departement.geom", "region.geom", "academie.geom", "site.geom",
-            "solution.position"} <= indexed
+        # The solutions are searched as Web Mercator points (expression indexes, migration 0017).
+        solution_indexes = set(conn.scalars(text("""
+            SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class ix ON ix.oid = i.indexrelid
+            JOIN pg_am am ON am.oid = ix.relam WHERE am.amname = 'gist' AND i.indrelid = 'solution'::regclass""")))
+    assert {"commune.geom", "departement.geom", "region.geom", "academie.geom", "site.geom"} <= indexed
+    assert any("st_transform((\"position\")::geometry, 3857)" in d and "WHERE ((status)::text = 'published'::text)" in d
+               for d in solution_indexes), solution_indexes
 
 
 @pytest.mark.parametrize("origin, in_area", [(Point(4.83, 45.76), False), (Area("departement", "69"), True)])
@@ -51,10 +57,20 @@ def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area):
     with engine.connect() as conn:
         plan = "\n".join(conn.execute(text("EXPLAIN " + sql), {"lon": 4.83, "lat": 45.76, **binds}).scalars())
     # The Web Mercator index itself yields rows in distance order (no sort of every solution), and also finds
-    # the candidates ranked on the spheroid (not the geography index).
+    # the candidates ranked on the spheroid.
     assert "Index Scan using ix_solution_published_mercator" in plan
     assert 'Order By: (st_transform(("position")::geometry, 3857) <->' in plan
-    assert "idx_solution_position" not in plan
+
+
+@pytest.mark.parametrize("solution_type", ["places_lycee", "epide"])
+def test_the_reports_distances_walk_the_types_index_from_each_commune(engine, solution_type):
+    with engine.connect() as conn:
+        plan = "\n".join(conn.execute(text("EXPLAIN " + distances._nearest_sql(solution_type, False))).scalars())
+    # Per commune: the nearest of the type in distance order, then the candidates of its box (no scan of the
+    # type's solutions per commune).
+    assert plan.count(f"Index Scan using ix_solution_published_{solution_type}_mercator on solution") == 2
+    assert 'Order By: (st_transform(("position")::geometry, 3857) <->' in plan
+    assert "Seq Scan on solution" not in plan
 
 
 def test_a_solution_follows_its_site_when_the_site_moves(engine):

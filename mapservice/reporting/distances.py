@@ -1,8 +1,8 @@
 """From every commune to the nearest published solution of each type, kept ready for the coverage figures.
 
 A commune is reached at its town hall (or a point inside it where the town hall is unknown); Paris, Lyon and
-Marseille count by arrondissement. Distances are straight lines on the WGS84 ellipsoid, kept only up to 60 km
-(the widest band the report uses): no row means farther.
+Marseille count by arrondissement. Distances are straight lines on the WGS84 ellipsoid, exact, kept only up to
+60 km (the widest band the report uses): no row means farther.
 
 The catalogue's triggers append what changed to reporting_pending (migration 0007). `refresh` consumes it in
 the caller's unit of work: the communes within 60 km of a changed position are recomputed, everything after a
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .. import mercator
 from ..taxonomy import SOLUTION_TYPES
 
 REACH_M = 60_000
@@ -27,20 +28,31 @@ UNITS = "NOT EXISTS (SELECT 1 FROM commune a WHERE a.parent_code = c.code)"
 
 
 def _nearest_sql(solution_type: str, only_some: bool) -> str:
-    # The partial index of the type (status = 'published' AND type = …) walks the solutions nearest first;
-    # the 4 nearest on the sphere are re-measured on the ellipsoid.
+    # Exact on the ellipsoid, in two steps through the type's Web Mercator index (migration 0017), as the nearest
+    # search: the first solution of the walk proves that the nearest lies no farther than it (and only up to
+    # REACH_M matters); every solution of the type within the Mercator box of that reach is then measured.
+    visible = f"""FROM solution s JOIN site ON site.id = s.site_id AND site.status = 'published'
+            WHERE s.status = 'published' AND s.type = '{solution_type}'"""
     return f"""
 INSERT INTO reporting_commune_distance (commune_code, type, distance_m)
-SELECT c.code, '{solution_type}', n.d
-FROM commune c
+SELECT o.code, '{solution_type}', n.d
+FROM (
+    SELECT c.code, geography(c.town_hall) AS town_hall, ST_Y(c.town_hall) AS lat,
+           {mercator.point("ST_X(c.town_hall)", "ST_Y(c.town_hall)")} AS mercator
+    FROM commune c WHERE {UNITS} {"AND c.code = ANY(:codes)" if only_some else ""}
+    OFFSET 0  -- each town hall's points once, not in every step
+) o
 CROSS JOIN LATERAL (
-    SELECT min(ST_Distance(k.position, geography(c.town_hall))) AS d
-    FROM (SELECT s.position FROM solution s JOIN site ON site.id = s.site_id AND site.status = 'published'
-          WHERE s.status = 'published' AND s.type = '{solution_type}'
-            AND ST_DWithin(s.position, geography(c.town_hall), {REACH_M})
-          ORDER BY s.position <-> geography(c.town_hall) LIMIT 4) k
+    SELECT least(ST_Distance(s.position, o.town_hall), {REACH_M}) AS metres
+    {visible}
+    ORDER BY {mercator.SOLUTION_POINT} <-> o.mercator LIMIT 1
+) reach
+CROSS JOIN LATERAL (
+    SELECT min(ST_Distance(s.position, o.town_hall)) AS d
+    {visible}
+      AND {mercator.SOLUTION_POINT} && {mercator.box("o.mercator", "o.lat", "reach.metres")}
 ) n
-WHERE n.d IS NOT NULL AND {UNITS} {"AND c.code = ANY(:codes)" if only_some else ""}
+WHERE n.d <= {REACH_M}
 """
 
 
