@@ -11,11 +11,13 @@ timed origin by origin, interleaved, in one run, each origin's first query made 
   own per-request work adds to the floor;
 - http: `/api/v1/solutions/nearest`;
 - statement: the nearest statement alone (prepared, in this process);
-- knn: the plain geography KNN for the same number of published solutions with the same filters (prepared,
-  the filters' choices written in it and planned once, as the statement is): the index's limit as issue 14
-  set it;
-- mercator knn: the same on the Web Mercator indexes the statement walks (migration 0017): that index's limit.
-Goal: http − floor ≤ 1.5 × knn at p50 (also given against the Mercator KNN). `--against DIR` serves another
+- mercator knn: the plain KNN for the same number of published solutions with the same filters (prepared,
+  the filters' choices written in it and planned once, as the statement is) on the Web Mercator indexes the
+  statement walks (migration 0017): the index's limit;
+- knn: the same on the geography indexes of solution.position, the peer issue 14 set, only where the database
+  still has them (migration 0018 dropped them once nothing read them: without them this peer would sort every
+  solution).
+Goal: http − floor ≤ 1.5 × the KNN at p50. `--against DIR` serves another
 checkout (e.g. `git archive` of the previous version) beside this one and times its floor and HTTP in the same
 loop: a before/after in one run.
 """
@@ -66,12 +68,12 @@ def origin_args(conn, kind: str, positions: list[tuple[float, float]]) -> list[l
 
 
 def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_base: str,
-        other_base: str | None) -> dict:
+        other_base: str | None, geography: bool) -> dict:
     engine = make_engine(url)
     client = harness.KeepAliveClient(base)
     bare = harness.KeepAliveClient(bare_base)
     other = harness.KeepAliveClient(other_base) if other_base else None
-    samples = {"bare": [], "floor": [], "http": [], "statement": [], "knn": [], "mercator knn": []}
+    samples = {"bare": [], "floor": [], "http": [], "statement": [], "mercator knn": []}
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
         filter_args = [tuple(p.split("=", 1)) for p in filters.split("&") if p]
@@ -87,12 +89,14 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
                 "floor": lambda: client.get("/healthz"),
                 "http": lambda: client.get(path),
                 "statement": lambda: search.nearest_solutions(conn, query, start),
-                "knn": lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where, limit=k),
-                                              {"lon": start.lon, "lat": start.lat, **binds}, generic_plan=not binds),
                 "mercator knn": lambda: fetch_prepared(conn, MERCATOR_KNN.format(where=where, limit=k),
                                                        {"lon": start.lon, "lat": start.lat, **binds},
                                                        generic_plan=not binds),
             }
+            if geography:
+                peers["knn"] = lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where, limit=k),
+                                                      {"lon": start.lon, "lat": start.lat, **binds},
+                                                      generic_plan=not binds)
             if other is not None:
                 peers.update({"other floor": lambda: other.get("/healthz"), "other http": lambda: other.get(path)})
             # Each origin's first query reads its index pages into the buffers: every peer comes first in turn,
@@ -123,29 +127,32 @@ def main() -> None:
     url = harness.catalogue_url(args.sites)
     with make_engine(url).connect() as conn:
         solutions = conn.scalar(text("SELECT count(*) FROM solution WHERE status = 'published'"))
+        geography = conn.scalar(text("SELECT to_regclass('idx_solution_position') IS NOT NULL"))
+    knns = ("mercator knn", "knn") if geography else ("mercator knn",)
     positions = harness.school_positions(args.n)
     where = "real secondary schools" if positions else "random points (../shared/data absent)"
     positions = positions or random_positions(args.n)
     print(f"nearest — {solutions} published solutions, k={args.k}, {args.n} origins at {where}, "
           f"load average {harness.load_average()}")
-    against = " | other floor | other http | other (http − floor) / KNN" if args.against else ""
-    print(f"| origin | filters | bare Flask | floor | http | statement | plain KNN | Mercator KNN "
-          f"| (http − floor) / KNN | (http − floor) / Mercator KNN{against} |")
-    print("| --- | --- |" + " ---: |" * (8 + 3 * bool(args.against)))
+    against = " | other floor | other http | other (http − floor) / Mercator KNN" if args.against else ""
+    names = {"mercator knn": "Mercator KNN", "knn": "geography KNN"}
+    print("| origin | filters | bare Flask | floor | http | statement | " + " | ".join(names[p] for p in knns)
+          + " | " + " | ".join(f"(http − floor) / {names[p]}" for p in knns) + f"{against} |")
+    print("| --- | --- |" + " ---: |" * (4 + 2 * len(knns) + 3 * bool(args.against)))
     with contextlib.ExitStack() as servers:
         base = servers.enter_context(harness.gunicorn(url, workers=2))
         bare = servers.enter_context(harness.gunicorn(url, workers=1, app="bench.bare_flask:app"))
         other = servers.enter_context(harness.gunicorn(url, workers=2, checkout=args.against)) if args.against else None
         for kind in args.kinds.split(","):
             for filters in filter_sets:
-                r = run(url, kind, filters, args.k, positions, base, bare, other)
+                r = run(url, kind, filters, args.k, positions, base, bare, other, geography)
                 cells = [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}"
-                         for p in ("bare", "floor", "http", "statement", "knn", "mercator knn")]
-                cells += [f"{(r['http']['p50'] - r['floor']['p50']) / r[p]['p50']:.2f}×"
-                          for p in ("knn", "mercator knn")]
+                         for p in ("bare", "floor", "http", "statement", *knns)]
+                cells += [f"{(r['http']['p50'] - r['floor']['p50']) / r[p]['p50']:.2f}×" for p in knns]
                 if other:
                     cells += [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("other floor", "other http")]
-                    cells.append(f"{(r['other http']['p50'] - r['other floor']['p50']) / r['knn']['p50']:.2f}×")
+                    other_over = r['other http']['p50'] - r['other floor']['p50']
+                    cells.append(f"{other_over / r['mercator knn']['p50']:.2f}×")
                 print(f"| {kind} | {filters or 'none'} | " + " | ".join(cells) + " |", flush=True)
     print(f"p50 / p95 in ms; load average at the end {harness.load_average()}")
 
