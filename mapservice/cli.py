@@ -211,6 +211,12 @@ def _import_command(kind: str, source_help: str):
         click.echo(report.render())
         if report_path:
             report_path.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1, default=str))
+        if not dry_run:
+            # Now rather than by the report's next reader: after a large import, a full pass of tens of seconds.
+            started = time.perf_counter()
+            with db.transaction(_engine(settings)) as conn:
+                distances.refresh(conn)
+            click.echo(f"Distances du rapport à jour en {time.perf_counter() - started:.1f} s.")
 
     return command
 

@@ -126,6 +126,8 @@ def test_a_dry_run_writes_nothing_then_the_import_applies_the_same_report(databa
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.splitlines()[1] == dry.stdout.splitlines()[1]  # the same counts
     assert f"Empreinte du rapport : {fingerprint}" in applied.stdout
+    with engine.connect() as conn:  # the report's distances took the import in, not left to its next reader
+        assert conn.scalar(text("SELECT count(*) FROM reporting_pending")) == 0
     again = mapservice(url, "import", "annuaire", str(ANNUAIRE_35), "--expect", fingerprint)
     assert again.returncode != 0 and "relancez l'essai à blanc" in again.stderr
     second = mapservice(url, "import", "annuaire", str(ANNUAIRE_35))

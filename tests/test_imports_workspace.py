@@ -73,6 +73,13 @@ def wait_until_done(client, job_id: int, timeout: float = 60) -> dict:
     raise AssertionError(f"import job {job_id} still running after {timeout} s")
 
 
+def report_distances_state(engine) -> tuple[int, int]:
+    """The version of the report's distances, and how many catalogue changes they have yet to take in."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT (SELECT version FROM reporting_state), "
+                                 "(SELECT count(*) FROM reporting_pending)")).one()
+
+
 def page_text(response) -> str:
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", response.data.decode())))
 
@@ -104,6 +111,7 @@ def test_a_curator_uploads_a_partner_list_reads_the_report_applies_it_and_revert
     assert stored and all(p.name != "partenaires.csv" for p in stored)
 
     fingerprint = client.get(f"/equipes/imports/{job_id}/rapport.json").get_json()["fingerprint"]
+    distances_before = report_distances_state(engine)
     assert apply(client, job_id, fingerprint).status_code == 302
     assert wait_until_done(client, job_id)["status"] == "applied"
     assert "Import appliqué" in page_text(client.get(f"/equipes/imports/{job_id}"))
@@ -114,6 +122,11 @@ def test_a_curator_uploads_a_partner_list_reads_the_report_applies_it_and_revert
         assert conn.scalar(text("SELECT imported_by FROM import_run WHERE id = :id"), {"id": run_id}) == \
             EMAILS["curator"]
     assert site.status == "published"
+    # The report's distances follow, without waiting for its next reader to pay for them.
+    deadline = time.monotonic() + 30
+    while report_distances_state(engine) != (distances_before[0] + 1, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert report_distances_state(engine) == (distances_before[0] + 1, 0)
     nearest = client.get("/api/v1/solutions/nearest?lat=48.1235&lon=-1.2085&limit=1").get_json()
     assert nearest["features"][0]["properties"]["site_name"] == "Mission locale du pays de Vitré"
     # Applying the same report twice is refused.
