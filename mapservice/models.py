@@ -219,15 +219,16 @@ class Solution(CatalogueRow, Base):
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-# The walks of the nearest search and of the report's distances: the published solutions as Web Mercator points
-# (migration 0017), all types and each type.
+# The walks of the nearest search and of the report's distances: the published solutions as Web Mercator native
+# points in SP-GiST indexes (migrations 0017, 0019), all types and each type.
 # (Attached explicitly: SQLAlchemy finds no table in an expression whose column is under a CAST.)
-MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
-Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="gist",
+_MERCATOR = func.ST_Transform(cast(Solution.__table__.c.position, Geometry(geometry_type=None)), literal_column("3857"))
+MERCATOR = func.point(func.ST_X(_MERCATOR), func.ST_Y(_MERCATOR))
+Solution.__table__.append_constraint(Index("ix_solution_published_mercator", MERCATOR, postgresql_using="spgist",
                                            postgresql_where=text("status = 'published'")))
 for _type in SOLUTION_TYPES:
     Solution.__table__.append_constraint(Index(f"ix_solution_published_{_type}_mercator", MERCATOR,
-                                               postgresql_using="gist",
+                                               postgresql_using="spgist",
                                                postgresql_where=text(f"status = 'published' AND type = '{_type}'")))
 # The API's free-text filters compare these keys; their statistics tell the planner how rare a level is
 # (migration 0015).

@@ -20,7 +20,7 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
                                            "'departement_code', c.departement_code, 'academie_code', c.academie_code)")
 
 # Two steps:
-#  1. a KNN walk of the published solutions' Web Mercator index (EPSG:3857, migration 0017) finds `limit`
+#  1. a KNN walk of the published solutions' Web Mercator index (EPSG:3857, mercator.py) finds `limit`
 #     matching solutions near the origin, each checked against the filters as it comes (one type walks its own
 #     partial index). Inside an area, or within a radius, the walk is also bounded by the Mercator box of that
 #     reach ({area_bound}, the radius in {where}), so that fewer than `limit` matches end it at that border
@@ -29,10 +29,11 @@ ORIGIN_COMMUNE = COMMUNE_AT.format(columns="json_build_object('code', c.code, 'n
 #     on the WGS84 spheroid, the candidates found in the same index by the Mercator box of that disc.
 # Step 1 only bounds the search: any `limit` matching solutions prove that the `limit` nearest lie within the
 # farthest of them, so step 2 returns exactly the `limit` nearest by true distance, ties broken by id, whatever
-# order the walk took them in. Mercator serves both steps because its index's flat boxes hardly overlap: the
-# geography index of solution.position (3D boxes around the globe) made the walk from a point in Paris read
-# ~200 index pages at 1M sites, against 20 in Mercator. {where} holds the filters, the visibility, the optional
-# radius, area and page cursor, and is the same in both steps.
+# order the walk took them in. Mercator serves both steps because its plane hardly overlaps: the geography
+# index of solution.position (3D boxes around the globe) made the walk from a point in Paris read ~200 index
+# pages at 1M sites, against 20 in Mercator; its points are PostgreSQL's native ones in SP-GiST indexes
+# (mercator.py, migration 0019). {where} holds the filters, the visibility, the optional radius, area and page
+# cursor, and is the same in both steps.
 # PostgreSQL then writes each of them as the API's GeoJSON Feature (feature_sql: the list's properties, the
 # distance in km, coordinates to 6 decimals), which the app passes on as it is.
 NEAREST_SOLUTIONS = """
@@ -55,7 +56,7 @@ FROM (
     JOIN commune c ON c.code = site.commune_code
     CROSS JOIN reach
     WHERE {where}
-      AND {mercator} && {reach_box}
+      AND {mercator} <@ {reach_box}
       -- not ST_DWithin, which PostgreSQL could answer from the geography index instead
       AND _ST_DWithin(s.position, {origin}, reach.metres, false)
     ORDER BY distance_m, s.id
@@ -105,7 +106,7 @@ AREA_REACH = f"""area_reach AS MATERIALIZED (
                      FROM ST_DumpPoints(ST_SetSRID(ST_Expand(({{box}}), 0.02)::geometry, 4326)) AS corner),
                     1e8) AS metres
 ), """
-AREA_BOUND = f"\n      AND {MERCATOR} && {mercator_box('(SELECT metres FROM area_reach)')}"
+AREA_BOUND = f"\n      AND {MERCATOR} <@ {mercator_box('(SELECT metres FROM area_reach)')}"
 
 
 def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
@@ -116,7 +117,7 @@ def nearest_sql(query: NearestQuery) -> tuple[str, dict]:
     if query.radius_km is not None:
         # Both: the box bounds the walk in the Mercator index, the distance decides (ST_DWithin could take the
         # geography index instead, then sort every solution of the disc).
-        where.append(f"{MERCATOR} && {mercator_box('CAST(:radius_m AS float8)')} "
+        where.append(f"{MERCATOR} <@ {mercator_box('CAST(:radius_m AS float8)')} "
                      f"AND _ST_DWithin(s.position, {ORIGIN}, :radius_m, true)")
         binds["radius_m"] = query.radius_km * 1000
     area_join = area_reach = area_bound = ""

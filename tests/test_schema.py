@@ -41,13 +41,13 @@ def test_every_searched_geometry_has_a_gist_index(engine):
             JOIN pg_class t ON t.oid = i.indrelid
             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)
             WHERE am.amname = 'gist'""")).scalars())
-        # The solutions are searched as Web Mercator points (expression indexes, migration 0017).
+        # The solutions are searched as Web Mercator points (expression indexes, migrations 0017, 0019).
         solution_indexes = set(conn.scalars(text("""
             SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class ix ON ix.oid = i.indexrelid
-            JOIN pg_am am ON am.oid = ix.relam WHERE am.amname = 'gist' AND i.indrelid = 'solution'::regclass""")))
+            JOIN pg_am am ON am.oid = ix.relam WHERE am.amname = 'spgist' AND i.indrelid = 'solution'::regclass""")))
     assert {"commune.geom", "departement.geom", "region.geom", "academie.geom", "site.geom"} <= indexed
-    assert any("st_transform((\"position\")::geometry, 3857)" in d and "WHERE ((status)::text = 'published'::text)" in d
-               for d in solution_indexes), solution_indexes
+    assert any("point(st_x(st_transform((\"position\")::geometry, 3857))" in d
+               and "WHERE ((status)::text = 'published'::text)" in d for d in solution_indexes), solution_indexes
 
 
 @pytest.mark.parametrize("origin, in_area", [(Point(4.83, 45.76), False), (Area("departement", "69"), True)])
@@ -59,7 +59,7 @@ def test_nearest_search_is_a_knn_index_scan(engine, origin, in_area):
     # The Web Mercator index itself yields rows in distance order (no sort of every solution), and also finds
     # the candidates ranked on the spheroid.
     assert "Index Scan using ix_solution_published_mercator" in plan
-    assert 'Order By: (st_transform(("position")::geometry, 3857) <->' in plan
+    assert 'Order By: (point(st_x(st_transform(("position")::geometry, 3857))' in plan
 
 
 @pytest.mark.parametrize("solution_type", ["places_lycee", "epide"])
@@ -69,7 +69,7 @@ def test_the_reports_distances_walk_the_types_index_from_each_commune(engine, so
     # Per commune: the nearest of the type in distance order, then the candidates of its box (no scan of the
     # type's solutions per commune).
     assert plan.count(f"Index Scan using ix_solution_published_{solution_type}_mercator on solution") == 2
-    assert 'Order By: (st_transform(("position")::geometry, 3857) <->' in plan
+    assert 'Order By: (point(st_x(st_transform(("position")::geometry, 3857))' in plan
     assert "Seq Scan on solution" not in plan
 
 

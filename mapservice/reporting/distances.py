@@ -28,7 +28,7 @@ UNITS = "NOT EXISTS (SELECT 1 FROM commune a WHERE a.parent_code = c.code)"
 
 
 def _nearest_sql(solution_type: str, only_some: bool) -> str:
-    # Exact on the ellipsoid, in two steps through the type's Web Mercator index (migration 0017), as the nearest
+    # Exact on the ellipsoid, in two steps through the type's Web Mercator index (mercator.py), as the nearest
     # search: the first solution of the walk proves that the nearest lies no farther than it (and only up to
     # REACH_M matters); every solution of the type within the Mercator box of that reach is then measured.
     visible = f"""FROM solution s JOIN site ON site.id = s.site_id AND site.status = 'published'
@@ -50,7 +50,7 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT min(ST_Distance(s.position, o.town_hall)) AS d
     {visible}
-      AND {mercator.SOLUTION_POINT} && {mercator.box("o.mercator", "o.lat", "reach.metres")}
+      AND {mercator.SOLUTION_POINT} <@ {mercator.box("o.mercator", "o.lat", "reach.metres")}
 ) n
 WHERE n.d <= {REACH_M}
 """
