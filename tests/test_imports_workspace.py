@@ -15,11 +15,8 @@ from mapservice.db import make_engine, transaction
 
 from .conftest import dispose_app, make_test_app, throwaway_database
 from .test_imports_partners import ROWS, as_csv, row
-from .workspace_fixtures import PASSWORD, team
+from .workspace_fixtures import TEAM_EMAILS, csrf, logged_in, team
 
-EMAILS = {"national": "nationale@exemple.invalid", "academie": "academie.rennes@exemple.invalid",
-          "curator": "referent.35@exemple.invalid", "platform_curator": "plateforme.35@exemple.invalid",
-          "partner": "partenaire.35@exemple.invalid"}
 MISSION_LOCALE = row(identifiant="ml-vitre", type="mission_locale", nom="Mission locale du pays de Vitré",
                      latitude="48.1235", longitude="-1.2085", code_commune="35360", telephone="02 99 75 18 07")
 
@@ -34,19 +31,6 @@ def ws(server, template, tmp_path_factory):
         yield app, engine, t, uploads
         dispose_app(app)
         engine.dispose()
-
-
-def csrf(page: bytes) -> str:
-    return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
-
-
-def logged_in(app, who: str):
-    client = app.test_client()
-    page = client.get("/equipes/connexion")
-    response = client.post("/equipes/connexion", data={"email": EMAILS[who], "password": PASSWORD,
-                                                        "csrf_token": csrf(page.data)})
-    assert response.status_code == 302, response.data[:500]
-    return client
 
 
 def upload(client, content: bytes | str, name="partenaires.csv", kind="partners", source="ml-35"):
@@ -120,7 +104,7 @@ def test_a_curator_uploads_a_partner_list_reads_the_report_applies_it_and_revert
                                     AND source_key = 'ml-vitre'""")).one()
         run_id = conn.scalar(text("SELECT run_id FROM import_job WHERE id = :id"), {"id": job_id})
         assert conn.scalar(text("SELECT imported_by FROM import_run WHERE id = :id"), {"id": run_id}) == \
-            EMAILS["curator"]
+            TEAM_EMAILS["curator"]
     assert site.status == "published"
     # The report's distances follow, without waiting for its next reader to pay for them.
     deadline = time.monotonic() + 30

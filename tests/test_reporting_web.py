@@ -25,7 +25,7 @@ from mapservice.reporting.periods import Period
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
 from .page_browser import browsing, screenshot, serious_accessibility_violations
-from .workspace_fixtures import PASSWORD, make_account
+from .workspace_fixtures import PASSWORD, csrf_token, make_account, sign_in
 
 LYON, RHONE = "10", "69"
 
@@ -111,15 +111,6 @@ def test_signing_in_leads_back_to_the_report_asked_for(site, period):
     for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example/", "javascript:alert(1)"):
         other = site["app"].test_client()
         assert sign_in(other, "academie.lyon@exemple.invalid", next=elsewhere).location == "/equipes/", elsewhere
-
-
-def csrf_token(client, path: str = "/equipes/connexion") -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
-
-
-def sign_in(client, email: str, next: str | None = None):
-    form = {"csrf_token": csrf_token(client), "email": email, "password": PASSWORD}
-    return client.post("/equipes/connexion", data={**form, **({"next": next} if next else {})})
 
 
 def signed_in(site, email: str):

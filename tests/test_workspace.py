@@ -13,11 +13,8 @@ from mapservice.curation.inputs import SOLUTION_FIELDS
 from mapservice.db import make_engine
 
 from .conftest import dispose_app, make_test_app, throwaway_database
-from .workspace_fixtures import PASSWORD, make_account, team
+from .workspace_fixtures import PASSWORD, csrf, logged_in, make_account, sign_in, team
 
-EMAILS = {"national": "nationale@exemple.invalid", "academie": "academie.rennes@exemple.invalid",
-          "curator": "referent.35@exemple.invalid", "platform_curator": "plateforme.35@exemple.invalid",
-          "partner": "partenaire.35@exemple.invalid"}
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +26,6 @@ def ws(server, template):
         yield app, engine, t
         dispose_app(app)
         engine.dispose()
-
-
-def csrf(page: bytes) -> str:
-    return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
-
-
-def logged_in(app, who: str):
-    client = app.test_client()
-    page = client.get("/equipes/connexion")
-    response = client.post("/equipes/connexion", data={"email": EMAILS[who], "password": PASSWORD,
-                                                        "csrf_token": csrf(page.data)})
-    assert response.status_code == 302, response.data[:500]
-    return client
 
 
 def form_of(client, path: str) -> dict:
@@ -127,11 +111,8 @@ def test_an_invitation_is_emailed_and_its_link_sets_a_password_once(ws, smtp):
         newcomer = mailing.test_client()
         assert set_password(newcomer, link).status_code == 302
         assert newcomer.get(link.split("localhost", 1)[-1]).status_code == 400  # used: the link is dead
-        page = newcomer.get("/equipes/connexion")
-        response = newcomer.post("/equipes/connexion", data={
-            "email": "nouveau.referent@exemple.invalid", "password": "un autre mot de passe",
-            "csrf_token": csrf(page.data)})
-        assert response.status_code == 302
+        signed_in = sign_in(newcomer, "nouveau.referent@exemple.invalid", password="un autre mot de passe")
+        assert signed_in.status_code == 302
         assert newcomer.get("/equipes/places").status_code == 200
         # A password reset goes the same way; an unknown address gets the same answer and no mail.
         forgot = newcomer.get("/equipes/mot-de-passe-oublie")
@@ -157,9 +138,7 @@ def test_the_first_administrator_comes_from_the_command_line(ws, monkeypatch):
     link = re.search(r"http://localhost\S+", result.output).group(0)
     client = app.test_client()
     assert set_password(client, link).status_code == 302
-    page = client.get("/equipes/connexion")
-    assert client.post("/equipes/connexion", data={"email": "premier@exemple.invalid", "password": "un autre mot de passe",
-                                                   "csrf_token": csrf(page.data)}).status_code == 302
+    assert sign_in(client, "premier@exemple.invalid", password="un autre mot de passe").status_code == 302
     assert client.get("/equipes/comptes").status_code == 200
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT role FROM account WHERE email = 'premier@exemple.invalid'")) == "national_admin"
@@ -348,9 +327,7 @@ def test_an_academie_admin_changes_a_scope_within_its_academie_and_the_history_s
     admin = logged_in(app, "academie")
     account_id = make_account(engine, "partenaire.deux@exemple.invalid", "partner", [Scope(site=t["site_35"])])
     partner = app.test_client()
-    token = csrf(partner.get("/equipes/connexion").data)
-    assert partner.post("/equipes/connexion", data={"email": "partenaire.deux@exemple.invalid", "password": PASSWORD,
-                                                     "csrf_token": token}).status_code == 302
+    assert sign_in(partner, "partenaire.deux@exemple.invalid").status_code == 302
     page = admin.get(f"/equipes/comptes/{account_id}")
     assert page.status_code == 200
     version = re.search(rb'name="version" value="(\d+)"', page.data).group(1).decode()

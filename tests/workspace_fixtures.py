@@ -3,6 +3,7 @@ module's own (the tests write)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import text
 
@@ -13,6 +14,9 @@ from mapservice.db import transaction
 
 PASSWORD = "un mot de passe solide"
 ROOT_ACTOR = Actor(account_id=None, email="tests", role=NATIONAL_ADMIN)
+TEAM_EMAILS = {"national": "nationale@exemple.invalid", "academie": "academie.rennes@exemple.invalid",
+               "curator": "referent.35@exemple.invalid", "platform_curator": "plateforme.35@exemple.invalid",
+               "partner": "partenaire.35@exemple.invalid"}
 
 
 def first_site(conn, departement: str) -> int:
@@ -46,11 +50,35 @@ def team(engine) -> dict:
         rennes = conn.scalar(text("SELECT academie_code FROM departement WHERE code = '35'"))
     return {
         "site_35": site_35, "site_69": site_69, "platform_35": platform_35, "academie_35": rennes,
-        "national": make_account(engine, "nationale@exemple.invalid", "national_admin"),
-        "academie": make_account(engine, "academie.rennes@exemple.invalid", "academie_admin",
-                                 [Scope(academie=rennes)]),
-        "curator": make_account(engine, "referent.35@exemple.invalid", "curator", [Scope(departement="35")]),
-        "platform_curator": make_account(engine, "plateforme.35@exemple.invalid", "curator",
+        "national": make_account(engine, TEAM_EMAILS["national"], "national_admin"),
+        "academie": make_account(engine, TEAM_EMAILS["academie"], "academie_admin", [Scope(academie=rennes)]),
+        "curator": make_account(engine, TEAM_EMAILS["curator"], "curator", [Scope(departement="35")]),
+        "platform_curator": make_account(engine, TEAM_EMAILS["platform_curator"], "curator",
                                          [Scope(platform=platform_35)]),
-        "partner": make_account(engine, "partenaire.35@exemple.invalid", "partner", [Scope(site=site_35)]),
+        "partner": make_account(engine, TEAM_EMAILS["partner"], "partner", [Scope(site=site_35)]),
     }
+
+
+def csrf(page: bytes | str) -> str:
+    """A form page's CSRF token, as the browser posts it back."""
+    html = page.decode() if isinstance(page, bytes) else page
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def csrf_token(client, path: str = "/equipes/connexion") -> str:
+    """The CSRF token of the form at `path`, as the client's session has it."""
+    return csrf(client.get(path).data)
+
+
+def sign_in(client, email: str, next: str | None = None, password: str = PASSWORD):
+    """The sign-in form, posted as a browser does: its page first, for the CSRF token."""
+    form = {"csrf_token": csrf_token(client), "email": email, "password": password}
+    return client.post("/equipes/connexion", data={**form, **({"next": next} if next else {})})
+
+
+def logged_in(app, who: str):
+    """A client signed in as the member `who` of `team()`."""
+    client = app.test_client()
+    response = sign_in(client, TEAM_EMAILS[who])
+    assert response.status_code == 302, response.data[:500]
+    return client
