@@ -7,10 +7,12 @@ import io
 import pytest
 from sqlalchemy import text
 
-from mapservice.db import make_engine, transaction
+from mapservice.db import make_engine, transaction, upgrade
 from mapservice.imports import ImportFile, import_file, revert_run
+from mapservice.reference import load_reference
 
 from .conftest import ANNUAIRE_35, make_test_app, dispose_app, throwaway_database
+from .imports_files import replicated_annuaire
 
 pytestmark = pytest.mark.skipif(not ANNUAIRE_35.exists(), reason="the annuaire extract in ../shared/data is absent")
 
@@ -203,3 +205,33 @@ def test_an_unparseable_line_or_value_is_rejected_and_the_rest_imported(imported
     assert "4 champs au lieu de 69" in report.rejected[0].reason
     assert "n'est pas un nombre" in report.rejected[1].reason
     assert report.counts()["unchanged"] > 100
+
+
+def test_a_first_national_import_into_an_empty_catalogue_reads_each_solution_a_few_times_not_once_per_site(
+        server, tmp_path):
+    """A new deployment's first import more than doubles tables whose statistics know them empty: the triggers
+    that keep the map, the stored features and the report must not plan their per-site lookups on those, or
+    they read the whole solution table once per site (13 of the 16 s of a first national import, and growing
+    with its square)."""
+    big = replicated_annuaire(tmp_path / "annuaire-x20.csv", 20)
+    with throwaway_database(server, "imports_first") as url:  # a new deployment's: schema and reference only
+        engine = make_engine(url)
+        upgrade(engine)
+        with transaction(engine) as conn:
+            load_reference(conn, log=lambda _: None)
+        source = ImportFile.open(big)
+        try:
+            with transaction(engine) as conn:
+                report = import_file(conn, "annuaire", source, apply=True, imported_by="test")
+                # Rows and index entries this transaction read from the solution table and its indexes.
+                read = conn.scalar(text("""
+                    SELECT sum(pg_stat_get_xact_tuples_returned(oid)) FROM (
+                        SELECT CAST('solution' AS regclass) AS oid
+                        UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = CAST('solution' AS regclass)) r"""))
+                sites, solutions = conn.execute(text(
+                    "SELECT (SELECT count(*) FROM site), (SELECT count(*) FROM solution)")).one()
+        finally:
+            source.close()
+        engine.dispose()
+    assert report.counts()["new"] == sites + solutions and solutions > 3000
+    assert read < 20 * solutions, f"{read} rows read for {solutions} solutions of {sites} sites"
