@@ -168,6 +168,10 @@ def database_url(sites: int, seed: float = 0.42, log=print) -> str:
         conn.execute(text("""INSERT INTO dataset_version (name, version) VALUES ('synthetic', :v)
                              ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version"""),
                      {"v": f"{sites} sites, seed {seed}, generator {GENERATOR_VERSION}"})
+    with engine.begin() as conn:
+        # The tile pyramid's deltas of these two huge statements added up now, not by the first tile request
+        # (at 1M sites it took longer than a client waits).
+        conn.execute(text("SELECT catalogue_fold()"))
     with engine.connect() as conn:
         counts = conn.execute(text(
             "SELECT (SELECT count(*) FROM site), (SELECT count(*) FROM solution)")).one()
