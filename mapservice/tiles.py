@@ -472,11 +472,12 @@ class TileCache:
     normally arrive."""
 
     def __init__(self, max_bytes: int, cluster_max_zoom: int, connect: Callable[[], Connection],
-                 recheck_seconds: float):
+                 recheck_seconds: float, fold_connect: Callable[[], Connection] | None = None):
         self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
         self._lock = threading.Lock()
         self._cluster_max_zoom = cluster_max_zoom
         self._connect = connect
+        self._fold_connect = fold_connect or connect
         self._recheck_seconds = recheck_seconds
         self._conn: Connection | None = None
         self._listening = False  # whether _conn hears the catalogue's announcements
@@ -593,13 +594,14 @@ class TileCache:
 
     def _fold(self) -> None:
         """Add the pyramid's committed deltas into its cells (catalogue_fold, migration 0006), in a short
-        transaction of its own, so that a tile keeps few rows to add up. On a read replica it cannot write: the
-        primary's own tile servers (or its writers) fold; tiles stay exact either way."""
+        transaction of its own on the primary (`fold_connect`), so that a tile keeps few rows to add up. Tiles
+        rendered from a standby fold there too: a standby cannot write, and unfolded deltas pile up (every tile
+        adds up more of them, every fold reads past them) while the change log is never pruned."""
         try:
-            with self._connect() as conn, conn.begin():
+            with self._fold_connect() as conn, conn.begin():
                 conn.execute(FOLD)
         except DBAPIError:
-            log.info("tile cache: the pyramid's deltas were not folded here (read-only or unreachable server)")
+            log.info("tile cache: the pyramid's deltas were not folded (the primary does not answer)")
 
     def _evict(self, predicate) -> None:
         for key in [k for k in self._tiles.keys() if predicate(k)]:

@@ -128,6 +128,27 @@ def test_after_a_write_the_same_browser_reads_the_primary_while_the_standby_lags
         dispose_app(app)
 
 
+def test_tiles_rendered_from_the_standby_fold_the_pyramid_on_the_primary(primary_and_standby):
+    """A standby cannot write: left to it, the writers' deltas would pile up on the primary, every tile adding
+    up more of them."""
+    primary, standby = primary_and_standby
+    cell = "level = 16 AND cx = 33000 AND cy = 22000"
+    # What a writer's triggers leave on the primary: one site with one solution in a level-16 cell.
+    on_server(primary, "INSERT INTO site_cell_delta SELECT 16, 33000, 22000, 1, 1, 0, 0, 0, 7, 1"
+                       + ", 0" * 10)
+    wait_for_replay(primary, standby)
+    app = replicated_app(primary, standby)
+    try:
+        visitor = app.test_client()
+        assert visitor.get(WHICH).get_json()["standby"] is True
+        assert visitor.get("/tiles/solutions/5/16/11.mvt").status_code in (200, 204)
+        assert on_server(primary, f"SELECT count(*) FROM site_cell_delta WHERE {cell}") == 0
+        assert on_server(primary, f"SELECT sites FROM site_cell WHERE {cell}") == 1
+    finally:
+        on_server(primary, f"DELETE FROM site_cell WHERE {cell}; DELETE FROM site_cell_delta WHERE {cell}")
+        dispose_app(app)
+
+
 def test_when_the_standby_goes_away_reads_fall_back_to_the_primary(primary_and_standby):
     primary, standby = primary_and_standby
     app = replicated_app(primary, standby)

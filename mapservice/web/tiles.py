@@ -25,9 +25,10 @@ ATTRIBUTION = tiles.ATTRIBUTION
 @bp.record_once
 def create_cache(state) -> None:
     settings = state.app.config["SETTINGS"]
+    databases = state.app.extensions["mapservice.databases"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
-        settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom,
-        state.app.extensions["mapservice.databases"].connect_for_reads, settings.tiles.cache_recheck_s)
+        settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom, databases.connect_for_reads,
+        settings.tiles.cache_recheck_s, fold_connect=databases.primary.connect)
 
 
 def tileset(name: str) -> tiles.Tileset:
