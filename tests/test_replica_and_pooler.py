@@ -14,6 +14,7 @@ from mapservice.db import make_engine, upgrade
 
 from .conftest import dispose_app, make_test_app, serving
 from .servers import pgbouncer, streaming_standby, throwaway_cluster
+from .workspace_fixtures import make_account, sign_in
 
 WHICH = "/_which-server"
 
@@ -147,6 +148,27 @@ def test_tiles_rendered_from_the_standby_fold_the_pyramid_on_the_primary(primary
     finally:
         on_server(primary, f"DELETE FROM site_cell WHERE {cell}; DELETE FROM site_cell_delta WHERE {cell}")
         dispose_app(app)
+
+
+def test_a_team_member_signs_in_while_public_reads_go_to_the_standby(primary_and_standby):
+    """Signing in writes (the audit log, the failed attempts the throttling counts): on the primary."""
+    primary, standby = primary_and_standby
+    email = "referente.replica@exemple.invalid"
+    engine = make_engine(primary.url())
+    make_account(engine, email, "national_admin")
+    wait_for_replay(primary, standby)
+    app = replicated_app(primary, standby)
+    try:
+        client = app.test_client()
+        assert client.get(WHICH).get_json()["standby"] is True
+        assert sign_in(client, email, password="pas le bon").status_code == 401
+        assert sign_in(client, email).status_code == 302
+        assert client.get("/equipes/").status_code == 200
+        assert on_server(primary, "SELECT array_agg(event ORDER BY id) FROM audit_event "
+                                  f"WHERE email = '{email}' AND event LIKE 'login%'") == ["login_failed", "login"]
+    finally:
+        dispose_app(app)
+        engine.dispose()
 
 
 def test_when_the_standby_goes_away_reads_fall_back_to_the_primary(primary_and_standby):

@@ -3,6 +3,7 @@
 A request holds at most one connection, opened on first use:
 - `read_db()`: for public reads, outside any transaction (autocommit: no BEGIN/ROLLBACK round trips), on the
   read replica when one is configured (DATABASE_REPLICA_URL) and answers, else on the primary's pool of reads;
+  the teams' pages and APIs (`reads_primary`) always read the primary;
 - `write_db()`: the request's transaction, on the primary. It is committed when the request ends with a status
   below 400 and rolled back otherwise (an error, a refusal, a conflict), so a request writes all or nothing.
   Once a request writes, its reads go through the same transaction and see its own writes; and for
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 
 import psycopg2
-from flask import Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -33,9 +34,21 @@ def _recently_wrote() -> bool:
     return until.isascii() and until.isdigit() and int(until) > time.time()
 
 
+def reads_primary(bp: Blueprint) -> None:
+    """The requests of `bp` read the primary, replica or not. The teams' pages and APIs write on their read
+    connection what a rollback must not erase: the audit log of sign-ins, failed attempts (which the throttling
+    counts) and refusals. A standby would refuse those writes. Their traffic is small beside the public's."""
+    bp.record_once(lambda state: state.app.extensions.setdefault("mapservice.primary_blueprints", set()).add(bp.name))
+
+
+def _reads_primary() -> bool:
+    return (request.blueprint in current_app.extensions.get("mapservice.primary_blueprints", ())
+            or _recently_wrote())
+
+
 def read_db() -> Connection:
     if "db" not in g:
-        g.db = databases().connect_for_reads(from_primary=_recently_wrote())
+        g.db = databases().connect_for_reads(from_primary=_reads_primary())
         g.db_writing = False
     return g.db
 

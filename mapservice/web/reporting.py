@@ -20,11 +20,13 @@ from ..reporting import access, charts, exports, figures, maps, report
 from ..reporting.periods import Period
 from ..reporting.tables import SHORT_TYPES, tables
 from . import map_page
-from .connection import read_db, write_db
+from .connection import read_db, reads_primary, write_db
 from .workspace.session import local_path
 
 api = Blueprint("reporting_api", __name__)
 pages = Blueprint("reporting_pages", __name__)
+reads_primary(api)
+reads_primary(pages)
 
 URL_KINDS = {"national": "national", "academie": "academie", "departement": "departement", "platform": "plateforme"}
 PAGE_POLICY = "; ".join((

@@ -10,11 +10,12 @@ from ...accounts.store import AccountSpec
 from ...curation import freshness, inbox, inputs, revert as revert_core, sites, solutions, territories
 from ...errors import InvalidParameter
 from ...geocoding import geocoder_from
-from ..connection import read_db, write_db
+from ..connection import read_db, reads_primary, write_db
 from .invitations import invite as invite_account, scope_values
 from .session import api_actor
 
 bp = Blueprint("workspace_api", __name__)
+reads_primary(bp)
 SITE_BODY = set(inputs.SITE_FIELDS) | {"version"}
 SOLUTION_BODY = set(inputs.SOLUTION_FIELDS) | {"version", "status"}
 

@@ -20,12 +20,13 @@ from ...imports.report import FIELD_LABELS
 from ...imports.worker import WorkerOptions, run_job
 from ...links import safe_link
 from ...taxonomy import ROLES
-from ..connection import read_db, write_db
+from ..connection import read_db, reads_primary, write_db
 from ..map_page import static_url
 from .forms import private_forms
 from .session import page_actor
 
 bp = Blueprint("imports_workspace", __name__)
+reads_primary(bp)
 SUFFIXES = (".csv", ".txt", ".geojson", ".json")
 SHOWN = 200  # entries of each list of the report shown on the page (the whole report: rapport.json)
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the form's other fields, over the file's size

@@ -20,13 +20,14 @@ from ...taxonomy import (
     CATALOGUE_STATUS_LABELS, ERROR_REPORT_REASONS, ERROR_REPORT_STATUSES, ROLES, SERVICE_CIVIQUE_FORMULAS, SITE_KINDS,
     SOLUTION_TYPES, VOIES,
 )
-from ..connection import read_db, write_db
+from ..connection import read_db, reads_primary, write_db
 from ..map_page import static_url
 from .forms import private_forms
 from .invitations import invite as invite_account, public_url, scope_values
 from .session import SessionUser, address, limits, local_path, page_actor
 
 bp = Blueprint("workspace", __name__)
+reads_primary(bp)
 HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte", "psad_platform": "plateforme",
                     "error_report": "signalement"}
 
