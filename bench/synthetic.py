@@ -23,11 +23,12 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mapservice.db import make_engine, resolve_database_url, transaction, upgrade  # noqa: E402
+from mapservice.db import (insert_on_fresh_statistics, make_engine, resolve_database_url,  # noqa: E402
+                           transaction, upgrade)
 from mapservice.reference import load_reference  # noqa: E402
 from mapservice.settings import Settings  # noqa: E402
 
-GENERATOR_VERSION = "4"  # bump when the rows generated change
+GENERATOR_VERSION = "5"  # bump when the rows generated change
 
 # (site kind, solution type, share of sites)
 MIX = [
@@ -42,22 +43,6 @@ MIX = [
     ("mlds", "accueil_orientation", 0.04),
     ("epide", "epide", 0.03),
 ]
-
-SOLUTIONS = """
-INSERT INTO solution (site_id, type, title, voie, capacity, vacant_places, service_civique_formula,
-                      min_age, max_age, status, source, source_key, is_example, last_checked_at)
-SELECT s.id, m.type, initcap(replace(m.type, '_', ' ')) || ' ' || g.k,
-       CASE WHEN m.type = 'places_lycee' THEN (ARRAY['generale', 'technologique', 'professionnelle'])[1 + (g.k % 3)]
-            WHEN m.type = 'apprentissage' THEN 'professionnelle' END,
-       c.capacity, CASE WHEN random() < 0.6 THEN floor(random() * (c.capacity + 1))::int END,
-       CASE WHEN m.type = 'service_civique' THEN (ARRAY['plein_temps', 'combinee'])[1 + (g.k % 2)] END,
-       16, 25, s.status, 'synthetic', s.source_key || ':' || g.k, true, s.last_checked_at
-FROM site s
-JOIN mix m ON m.kind = s.kind
-CROSS JOIN LATERAL generate_series(1, 1 + (s.id % 3)::int) AS g(k)
-CROSS JOIN LATERAL (SELECT 5 + (s.id % 40)::int AS capacity) c
-WHERE s.source = 'synthetic' AND {sites};
-"""
 
 GENERATE = """
 SELECT setseed(:seed);
@@ -81,7 +66,12 @@ CREATE TEMP TABLE draw AS
 SELECT n, (random() * (SELECT max(cum_to) FROM weight))::bigint AS person, random() AS pick,
        random() AS r1, random() AS r2, random() AS r3
 FROM generate_series(1, :sites) AS n;
+"""
 
+# The catalogue's rows: (an INSERT of the rows where the SQL condition {part} holds, their key), inserted through
+# db.insert_on_fresh_statistics so that the catalogue's triggers plan on fresh statistics (without, a 200k
+# catalogue took hours in the triggers' per-site lookups).
+SITES = ("""
 INSERT INTO site (name, kind, address, postcode, commune_code, geom, position_precision, status, source,
                   source_key, is_example, last_checked_at)
 SELECT initcap(replace(m.kind, '_', ' ')) || ' synthétique ' || d.n, m.kind, 'Adresse synthétique',
@@ -91,20 +81,27 @@ SELECT initcap(replace(m.kind, '_', ' ')) || ' synthétique ' || d.n, m.kind, 'A
        'synthetic', d.n::text, true, now() - make_interval(days => (d.r3 * 500)::int)
 FROM draw d
 CROSS JOIN LATERAL (SELECT code, town_hall, radius FROM weight WHERE cum_to >= d.person ORDER BY cum_to LIMIT 1) w
-JOIN mix m ON d.pick >= m.share_from AND d.pick < m.share_to;
+JOIN mix m ON d.pick >= m.share_from AND d.pick < m.share_to
+WHERE {part};
+""", "d.n::text")
 
--- The catalogue's triggers plan their per-site lookups when each statement ends: without statistics they
--- took the published solutions' partial indexes for small and combined them with the site's own index, one
--- full index read per site (10k sites: 42 s instead of 2; 200k sites: hours). So the first 1 % of the solutions
--- go in first, and both tables are analysed before the rest.
-ANALYZE site;
+SOLUTIONS = ("""
+INSERT INTO solution (site_id, type, title, voie, capacity, vacant_places, service_civique_formula,
+                      min_age, max_age, status, source, source_key, is_example, last_checked_at)
+SELECT s.id, m.type, initcap(replace(m.type, '_', ' ')) || ' ' || g.k,
+       CASE WHEN m.type = 'places_lycee' THEN (ARRAY['generale', 'technologique', 'professionnelle'])[1 + (g.k % 3)]
+            WHEN m.type = 'apprentissage' THEN 'professionnelle' END,
+       c.capacity, CASE WHEN random() < 0.6 THEN floor(random() * (c.capacity + 1))::int END,
+       CASE WHEN m.type = 'service_civique' THEN (ARRAY['plein_temps', 'combinee'])[1 + (g.k % 2)] END,
+       16, 25, s.status, 'synthetic', s.source_key || ':' || g.k, true, s.last_checked_at
+FROM site s
+JOIN mix m ON m.kind = s.kind
+CROSS JOIN LATERAL generate_series(1, 1 + (s.id % 3)::int) AS g(k)
+CROSS JOIN LATERAL (SELECT 5 + (s.id % 40)::int AS capacity) c
+WHERE s.source = 'synthetic' AND {part};
+""", "s.source_key")
 
-""" + SOLUTIONS.format(sites="s.id % 100 = 0") + """
-
-ANALYZE solution;
-
-""" + SOLUTIONS.format(sites="s.id % 100 <> 0") + """
-
+PLATFORMS = """
 -- PSAD platforms: four per département (~400, about as many as the real ones), each covering a quarter of its
 -- communes (arrondissements follow their city).
 INSERT INTO psad_platform (name, departement_code, status, source, source_key, is_example)
@@ -161,10 +158,19 @@ def database_url(sites: int, seed: float = 0.42, log=print) -> str:
         total += share
     shares[-1]["share_to"] = 1.0
 
-    with engine.begin() as conn:
-        for statement in GENERATE.split(";\n"):
+    binds = {"seed": seed, "sites": sites, "mix": json.dumps(shares)}
+
+    def run(script: str) -> None:
+        for statement in script.split(";\n"):
             if statement.strip():
-                conn.execute(text(statement), {"seed": seed, "sites": sites, "mix": json.dumps(shares)})
+                conn.execute(text(statement), binds)
+
+    with engine.begin() as conn:
+        run(GENERATE)
+        for table, (sql, key), rows in (("site", SITES, sites), ("solution", SOLUTIONS, 2 * sites)):
+            insert_on_fresh_statistics(conn, table, rows, lambda part: conn.execute(text(sql.format(part=part)),
+                                                                                     binds), key)
+        run(PLATFORMS)
         conn.execute(text("""INSERT INTO dataset_version (name, version) VALUES ('synthetic', :v)
                              ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version"""),
                      {"v": f"{sites} sites, seed {seed}, generator {GENERATOR_VERSION}"})
