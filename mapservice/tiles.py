@@ -467,17 +467,17 @@ class TileCache:
     autocommit, which also LISTENs to the catalogue's announcements: a request reads the changes (one round trip)
     only when one was announced since, when this process committed, or when `recheck_seconds` have passed; else
     a cached tile costs no database work at all. Where LISTEN is impossible (a standby), every request reads
-    them. `connect` gives a connection to the server tiles are rendered from. `recheck_seconds` bounds how stale
-    the cache may be should an announcement not reach it (a connection silently cut); it is not how changes
-    normally arrive."""
+    them. `connect` gives a connection to the server tiles are rendered from, `fold_connect` one to the primary
+    (see `_fold`). `recheck_seconds` bounds how stale the cache may be should an announcement not reach it (a
+    connection silently cut); it is not how changes normally arrive."""
 
     def __init__(self, max_bytes: int, cluster_max_zoom: int, connect: Callable[[], Connection],
-                 recheck_seconds: float, fold_connect: Callable[[], Connection] | None = None):
+                 recheck_seconds: float, fold_connect: Callable[[], Connection]):
         self._tiles = cachetools.LRUCache(maxsize=max_bytes, getsizeof=lambda tile: len(tile.gzipped) + 256)
         self._lock = threading.Lock()
         self._cluster_max_zoom = cluster_max_zoom
         self._connect = connect
-        self._fold_connect = fold_connect or connect
+        self._fold_connect = fold_connect
         self._recheck_seconds = recheck_seconds
         self._conn: Connection | None = None
         self._listening = False  # whether _conn hears the catalogue's announcements

@@ -28,7 +28,7 @@ def create_cache(state) -> None:
     databases = state.app.extensions["mapservice.databases"]
     state.app.extensions["mapservice.tile_cache"] = tiles.TileCache(
         settings.tiles.cache_mb * 1024 * 1024, settings.tiles.cluster_max_zoom, databases.connect_for_reads,
-        settings.tiles.cache_recheck_s, fold_connect=databases.primary.connect)
+        settings.tiles.cache_recheck_s, databases.primary.connect)
 
 
 def tileset(name: str) -> tiles.Tileset:
