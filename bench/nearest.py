@@ -16,7 +16,14 @@ timed origin by origin, interleaved, in one run, each origin's first query made 
   statement walks (migration 0017): the index's limit;
 - knn: the same on the geography indexes of solution.position, the peer issue 14 set, only where the database
   still has them (migration 0018 dropped them once nothing read them: without them this peer would sort every
-  solution).
+  solution);
+- with `--least`, two bounds on what any rework of the statement could reach, its two steps reading the least
+  they could: the walk reads the solutions alone (as if each carried its site's visibility), and
+  - exact ids: the answer is the ids and true distances alone (the exactness, without the answer);
+  - least statement: the answer reads each feature as stored text (as if the list's features were kept at
+    write time; a temporary table built at the start) instead of joining the site and commune to write it.
+  They are costs, not answers: they leave out the origin's commune, and their walk may count solutions of
+  unpublished sites.
 Goal: http − floor ≤ 1.5 × the KNN at p50. `--against DIR` serves another
 checkout (e.g. `git archive` of the previous version) beside this one and times its floor and HTTP in the same
 loop: a before/after in one run.
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import random
 import sys
 from pathlib import Path
@@ -36,7 +44,7 @@ from sqlalchemy import text  # noqa: E402
 from werkzeug.datastructures import MultiDict  # noqa: E402
 
 import harness  # noqa: E402
-from mapservice import params, places, search  # noqa: E402
+from mapservice import feature_sql, params, places, search  # noqa: E402
 from mapservice.communes import commune_at  # noqa: E402
 from mapservice.catalogue import solution_filter_sql  # noqa: E402
 from mapservice.db import fetch_prepared, make_engine  # noqa: E402
@@ -48,6 +56,45 @@ PLAIN_KNN = """SELECT s.id FROM solution s WHERE {where}
 ORDER BY s.position <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography LIMIT {limit}"""
 MERCATOR_KNN = f"""SELECT s.id FROM solution s WHERE {{where}}
 ORDER BY {search.MERCATOR} <-> {search.ORIGIN_MERCATOR} LIMIT {{limit}}"""
+
+# The list's features as they would be stored at write time (without the distance), for the least statement.
+STORED_LIST_FEATURES = f"""
+CREATE TEMPORARY TABLE stored_list_feature AS
+SELECT s.id, {feature_sql.SOLUTION_LIST_FEATURE["feature"]} AS feature
+FROM solution s,
+     LATERAL (SELECT {feature_sql.SOLUTION_LIST_FEATURE["columns"]},
+                     {feature_sql.SOLUTION_LIST_FEATURE["point"]} AS geometry_
+              FROM site JOIN commune c ON c.code = site.commune_code
+              WHERE site.id = s.site_id AND site.status = 'published') r,
+     LATERAL (SELECT {feature_sql.picked(feature_sql.SOLUTION_LIST_PROPERTIES, "r")}) p
+WHERE s.status = 'published';
+ALTER TABLE stored_list_feature ADD PRIMARY KEY (id);
+ANALYZE stored_list_feature"""
+# The statement's two steps, with {answer} the columns of the rows found (r: id, distance_m) and {join} what
+# they read for them.
+LEAST_STEPS = f"""
+WITH knn AS (
+    SELECT s.position FROM solution s WHERE {{where}} ORDER BY {search.MERCATOR} <-> {search.ORIGIN_MERCATOR}
+    LIMIT {{limit}}
+), reach AS (
+    SELECT max(ST_Distance(knn.position, {search.ORIGIN})) * 1.01 + 1 AS metres FROM knn
+)
+SELECT {{answer}}
+FROM (
+    SELECT s.id, ST_Distance(s.position, {search.ORIGIN}) AS distance_m
+    FROM solution s CROSS JOIN reach
+    WHERE {{where}} AND {search.MERCATOR} <@ {search.mercator_box("reach.metres")}
+      AND _ST_DWithin(s.position, {search.ORIGIN}, reach.metres, false)
+    ORDER BY distance_m, s.id LIMIT {{limit}}
+) r{{join}}
+ORDER BY r.distance_m, r.id"""
+EXACT_IDS = {"answer": "r.id, r.distance_m", "join": ""}
+# The distance goes last in the properties, before their closing brace and the feature's.
+LEAST_ANSWER = {
+    "answer": "r.id, r.distance_m, left(f.feature, -2) || ',\"distance_km\":' || "
+              f"{search.FEATURE_PARTS['distance_km']} || '}}}}' AS feature",
+    "join": " JOIN stored_list_feature f ON f.id = r.id",
+}
 
 
 def random_positions(n: int, seed: int = 1) -> list[tuple[float, float]]:
@@ -68,7 +115,7 @@ def origin_args(conn, kind: str, positions: list[tuple[float, float]]) -> list[l
 
 
 def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_base: str,
-        other_base: str | None, geography: bool) -> dict:
+        other_base: str | None, geography: bool, least: bool) -> dict:
     engine = make_engine(url)
     client = harness.KeepAliveClient(base)
     bare = harness.KeepAliveClient(bare_base)
@@ -76,6 +123,8 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
     samples = {"bare": [], "floor": [], "http": [], "statement": [], "mercator knn": []}
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
+        if least:
+            conn.exec_driver_sql(STORED_LIST_FEATURES)
         filter_args = [tuple(p.split("=", 1)) for p in filters.split("&") if p]
         for i, origin in enumerate(origin_args(conn, kind, positions)):
             query = params.nearest(MultiDict(origin + [("limit", str(k))] + filter_args), k, 100)
@@ -97,6 +146,11 @@ def run(url: str, kind: str, filters: str, k: int, positions, base: str, bare_ba
                 peers["knn"] = lambda: fetch_prepared(conn, PLAIN_KNN.format(where=where, limit=k),
                                                       {"lon": start.lon, "lat": start.lat, **binds},
                                                       generic_plan=not binds)
+            if least:
+                for name, parts in (("exact ids", EXACT_IDS), ("least statement", LEAST_ANSWER)):
+                    peers[name] = functools.partial(
+                        fetch_prepared, conn, LEAST_STEPS.format(where=where, limit=k, **parts),
+                        {"lon": start.lon, "lat": start.lat, **binds}, generic_plan=not binds, text_as_bytes=True)
             if other is not None:
                 peers.update({"other floor": lambda: other.get("/healthz"), "other http": lambda: other.get(path)})
             # Each origin's first query reads its index pages into the buffers: every peer comes first in turn,
@@ -120,6 +174,8 @@ def main() -> None:
     parser.add_argument("--kinds", default="point,commune,departement")
     parser.add_argument("--against", type=Path, help="another checkout (e.g. the previous version) served beside "
                         "this one and timed in the same loop")
+    parser.add_argument("--least", action="store_true", help="also time the exact ids and the least statement (a "
+                        "temporary table of the list's features is built for each origin kind and filter set)")
     parser.add_argument("--filters", action="append",
                         help="a query string of filters; repeatable (default: none, and two types with places)")
     args = parser.parse_args()
@@ -136,19 +192,23 @@ def main() -> None:
           f"load average {harness.load_average()}")
     against = " | other floor | other http | other (http − floor) / Mercator KNN" if args.against else ""
     names = {"mercator knn": "Mercator KNN", "knn": "geography KNN"}
-    print("| origin | filters | bare Flask | floor | http | statement | " + " | ".join(names[p] for p in knns)
-          + " | " + " | ".join(f"(http − floor) / {names[p]}" for p in knns) + f"{against} |")
-    print("| --- | --- |" + " ---: |" * (4 + 2 * len(knns) + 3 * bool(args.against)))
+    statements = ("statement", "exact ids", "least statement") if args.least else ("statement",)
+    print("| origin | filters | bare Flask | floor | http | " + " | ".join(statements) + " | "
+          + " | ".join(names[p] for p in knns) + " | " + " | ".join(f"(http − floor) / {names[p]}" for p in knns)
+          + "".join(f" | {s} / {names[p]}" for p in knns for s in statements[1:]) + f"{against} |")
+    print("| --- | --- |" + " ---: |" * (3 + len(statements) + len(knns) * (1 + len(statements))
+                                         + 3 * bool(args.against)))
     with contextlib.ExitStack() as servers:
         base = servers.enter_context(harness.gunicorn(url, workers=2))
         bare = servers.enter_context(harness.gunicorn(url, workers=1, app="bench.bare_flask:app"))
         other = servers.enter_context(harness.gunicorn(url, workers=2, checkout=args.against)) if args.against else None
         for kind in args.kinds.split(","):
             for filters in filter_sets:
-                r = run(url, kind, filters, args.k, positions, base, bare, other, geography)
+                r = run(url, kind, filters, args.k, positions, base, bare, other, geography, args.least)
                 cells = [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}"
-                         for p in ("bare", "floor", "http", "statement", *knns)]
+                         for p in ("bare", "floor", "http", *statements, *knns)]
                 cells += [f"{(r['http']['p50'] - r['floor']['p50']) / r[p]['p50']:.2f}×" for p in knns]
+                cells += [f"{r[s]['p50'] / r[p]['p50']:.2f}×" for p in knns for s in statements[1:]]
                 if other:
                     cells += [f"{r[p]['p50']:.2f} / {r[p]['p95']:.2f}" for p in ("other floor", "other http")]
                     other_over = r['other http']['p50'] - r['other floor']['p50']
