@@ -94,12 +94,14 @@ def time_interleaved(calls: dict[str, Callable[[], object]], repeats: int, warmu
 def gunicorn(database_url: str, workers: int = 2, threads: int = 1,
              app: str = "mapservice:create_app()", checkout: Path = ROOT) -> Iterator[str]:
     """Serve mapservice (or another WSGI `app`) of `checkout` (this one by default, or another version of the
-    code) on a free loopback port with `database_url`; yields the base URL."""
+    code) on a free loopback port with `database_url`; yields the base URL. The workers are production's
+    (mapservice.web.gunicorn_conf): threaded, which keep a client's connection open between requests, where
+    gunicorn's default (sync) closes it after each answer."""
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url)
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--threads", str(threads), "--log-level", "warning", app],
+         "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning", app],
         env=env, cwd=checkout,
     )
     base = f"http://127.0.0.1:{port}"
