@@ -16,13 +16,37 @@ def listed(page) -> list[dict]:
     expect(page.locator("#resultats")).not_to_have_attribute("aria-busy", "true")
     return page.eval_on_selector_all("#liste > li", """items => items.map(li => ({
         id: li.dataset.id, title: li.querySelector('h3').textContent,
-        type: li.querySelector('.type').textContent, distance: li.querySelector('.distance').textContent}))""")
+        type: li.querySelector('.type').textContent,
+        distance: li.querySelector('.distance .visually-hidden').textContent,
+        shown: li.querySelector('.distance [aria-hidden]').textContent}))""")
 
 
-def km(text: str) -> float:
-    value, unit = re.match(r"à\s*([\d\s,]+)\s*(km|m)", text).groups()
+def km(text: str) -> float | None:
+    """The distance said ("à 1,5 km", "à environ 800 m"); None for a site said to be in the commune."""
+    if text == "dans la commune":
+        return None
+    value, unit = re.match(r"à\s*(?:environ\s*)?([\d\s,]+)\s*(km|m)", text).groups()
     number = float(value.replace(",", ".").replace("\u202f", "").replace(" ", ""))
     return number if unit == "km" else number / 1000
+
+
+def said_as_the_api_measures(item: dict, feature: dict, origin_commune: str) -> bool:
+    """The list says how far a solution is as the API measures it: to the metre where its site is located, and
+    only roughly for a site standing at its commune's centre (its address not located), which is simply "in the
+    commune" when it is the commune searched from."""
+    p = feature["properties"]
+    if p["position_precision"] != "commune":
+        return item["distance"].startswith("à ") and abs(km(item["distance"]) - p["distance_km"]) <= 0.06
+    if p["commune_code"] == origin_commune:
+        return item["distance"] == item["shown"] == "dans la commune"
+    return (item["distance"].startswith("à environ ") and item["shown"].startswith("≈ ")
+            and abs(km(item["distance"]) - p["distance_km"]) <= 0.06)
+
+
+def ordered(items: list[dict]) -> bool:
+    """The distances said go from the nearest to the farthest (a site in the commune has no distance said)."""
+    distances = [km(item["distance"]) for item in items if km(item["distance"]) is not None]
+    return distances == sorted(distances)
 
 
 def test_around_me_lists_the_nearest_solutions_in_km_and_the_map_follows(visit, client):
@@ -35,19 +59,23 @@ def test_around_me_lists_the_nearest_solutions_in_km_and_the_map_follows(visit, 
     expect(page.locator("#titre-resultats")).to_contain_text("Villeurbanne")
 
     items = listed(page)
-    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=20").get_json()["features"]
-    assert [item["id"] for item in items] == [str(f["id"]) for f in api]
-    distances = [km(item["distance"]) for item in items]
-    assert distances == sorted(distances)
-    for item, feature in zip(items, api):
-        assert abs(km(item["distance"]) - feature["properties"]["distance_km"]) <= 0.06
+    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=20").get_json()
+    assert [item["id"] for item in items] == [str(f["id"]) for f in api["features"]]
+    assert ordered(items)
+    for item, feature in zip(items, api["features"]):
+        assert said_as_the_api_measures(item, feature, api["origin"]["commune"]["code"]), (item, feature)
     assert page.locator(".result-marker").count() == len(items)
     screenshot(page, "results-desktop")
 
     page.get_by_role("button", name="Voir plus de solutions").click()  # the next page, numbered on
     expect(page.locator("#liste > li")).to_have_count(40)
-    more = [km(item["distance"]) for item in listed(page)]
-    assert more[:20] == distances and more == sorted(more)
+    more = listed(page)
+    assert more[:20] == items and ordered(more)
+    api = client.get("/api/v1/solutions/nearest?lat=45.772&lon=4.89&limit=40").get_json()
+    for item, feature in zip(more, api["features"], strict=True):
+        assert said_as_the_api_measures(item, feature, api["origin"]["commune"]["code"]), (item, feature)
+    # Lyon's lycées, at the centre of their arrondissement, are only roughly that far
+    assert any(item["shown"].startswith("≈ ") for item in more)
     expect(page.locator("#liste > li").nth(20).locator("h3 a")).to_be_focused()
     assert page.locator(".result-marker").count() == 40
 
@@ -173,8 +201,11 @@ def test_search_a_commune_by_name_with_suggestions_then_who_covers_it(visit):
     expect(page.locator("#liste > li").first).to_be_visible()
     assert parse_qs(urlparse(page.url).query)["commune"] == ["69266"]
     expect(page.locator("#titre-resultats")).to_contain_text("Villeurbanne")
-    distances = [km(item["distance"]) for item in listed(page)]
-    assert distances == sorted(distances) and distances[-1] < 5
+    items = listed(page)
+    assert ordered(items) and km(items[-1]["distance"]) < 5
+    # Villeurbanne's lycées stand at its town hall (the demo knows no address): in the commune, not at 10 m
+    in_commune = [item for item in items if item["distance"] == "dans la commune"]
+    assert in_commune and all(item["shown"] == "dans la commune" for item in in_commune)
     coverage = page.locator("#couverture")
     expect(coverage).to_contain_text("plateforme de suivi et d'appui aux décrocheurs")
     expect(coverage).to_contain_text("Exemple fictif")
@@ -270,4 +301,6 @@ def test_a_site_on_the_map_that_is_not_in_the_list_offers_to_search_around_it(vi
     popup.get_by_role("button", name="Chercher autour de ce lieu").click()
     expect(page).to_have_url(re.compile(r"lat=45\.\d+&lon=4\.\d+"))
     expect(page.locator("#resultats")).not_to_have_attribute("aria-busy", "true")
-    assert km(listed(page)[0]["distance"]) <= 0.1  # the site itself comes first (the origin is rounded to ~100 m)
+    # the site itself comes first (the origin is rounded to ~100 m), or said in the commune when its address is
+    # not located
+    assert listed(page)[0]["distance"] == "dans la commune" or km(listed(page)[0]["distance"]) <= 0.1

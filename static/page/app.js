@@ -48,6 +48,18 @@
     return `${numberFr.format(km < 10 ? km : Math.round(km))} km`;
   }
 
+  /** How far a solution of the list is, as said (`spoken`) and as shown. A site whose address is not located
+   * stands at its commune's centre: its distance is only that of the centre, so it is never given to the
+   * metre. In the commune searched from, it is simply there. */
+  function distanceLabel(props, origin) {
+    const shown = distanceText(props.distance_km);
+    if (props.position_precision !== "commune") return { spoken: `à ${shown}`, shown };
+    if (origin.commune && origin.commune.code === props.commune_code) {
+      return { spoken: "dans la commune", shown: "dans la commune" };
+    }
+    return { spoken: `à environ ${shown}`, shown: `≈ ${shown}` };
+  }
+
   function dateText(iso) {
     return iso ? dateFr.format(new Date(iso)) : null;
   }
@@ -382,7 +394,7 @@
       const p = feature.properties;
       mapView.popup(feature, h("div", { class: "site-popup" },
         h("p", {}, h("strong", {}, `${p.rank}. ${p.title}`)), exampleBadge(p.is_example),
-        h("p", {}, [p.site_name, distanceText(p.distance_km)].filter(Boolean).join(" — ")), open));
+        h("p", {}, [p.site_name, p.distance.shown].join(" — ")), open));
       open.focus();
     }
   }
@@ -413,7 +425,8 @@
       h("p", { class: "result-top" },
         h("span", { class: "rank", "aria-hidden": "true" }, p.rank),
         h("span", { class: "type" }, p.type_label),
-        h("span", { class: "distance" }, h("span", { class: "visually-hidden" }, "à "), distanceText(p.distance_km))),
+        h("span", { class: "distance" }, h("span", { class: "visually-hidden" }, p.distance.spoken),
+          h("span", { "aria-hidden": "true" }, p.distance.shown))),
       h("h3", { id: `r-${p.id}` }, link),
       exampleBadge(p.is_example),
       h("p", { class: "where" }, where),
@@ -445,7 +458,10 @@
 
   function renderResults(body, append) {
     const start = append ? els.list.children.length : 0;
-    body.features.forEach((feature, i) => { feature.properties.rank = start + i + 1; });
+    body.features.forEach((feature, i) => {
+      feature.properties.rank = start + i + 1;
+      feature.properties.distance = distanceLabel(feature.properties, body.origin);
+    });
     if (!append) {
       els.list.replaceChildren();
       listed.clear();
@@ -554,7 +570,7 @@
     const hours = p.hours_per_week ? `${p.hours_per_week} h de mission par semaine`
       + (p.school_hours_per_week ? ` + ${p.school_hours_per_week} h de cours au lycée` : "") : null;
     const places = placesText(p);
-    const distance = listProps && listProps.distance_km !== undefined ? distanceText(listProps.distance_km) : null;
+    const distance = listProps && listProps.distance ? listProps.distance.shown : null;
     els.detailBody.replaceChildren(h("article", { class: `detail-card${p.is_example ? " is-example" : ""}` },
       h("p", { class: "type" }, p.type_label),
       h("h2", { id: "titre-detail", tabindex: "-1" }, p.title),
