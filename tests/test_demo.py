@@ -73,6 +73,33 @@ def test_reloading_the_demo_keeps_ids_stable(fresh_engine):
     assert after == before
 
 
+FAYS = "0690103M"  # Lycée polyvalent Frédéric Faÿs, Villeurbanne: its three voies
+TITLES = text("SELECT voie, title FROM solution WHERE source_key LIKE :uai || ':%'")
+
+
+def test_a_lycees_places_are_titled_with_the_voies_french_name(engine):
+    with engine.connect() as conn:
+        titles = dict(conn.execute(TITLES, {"uai": FAYS}).all())
+    assert titles == {"generale": "Places en lycée — voie générale",
+                      "technologique": "Places en lycée — voie technologique",
+                      "professionnelle": "Places en lycée — voie professionnelle"}
+
+
+def test_reloading_the_demo_corrects_its_former_titles_and_keeps_a_teams_own(fresh_engine):
+    with transaction(fresh_engine) as conn:  # as demo loads before version 4 wrote it, and a team's own title
+        conn.execute(text("UPDATE solution SET title = 'Places en lycée — voie generale' WHERE source_key = :k"),
+                     {"k": f"{FAYS}:generale"})
+        conn.execute(text("UPDATE solution SET title = 'Seconde STI2D : quelques places' WHERE source_key = :k"),
+                     {"k": f"{FAYS}:technologique"})
+    with transaction(fresh_engine) as conn:
+        load_demo(conn, force=True, log=lambda _: None)
+    with fresh_engine.connect() as conn:
+        titles = dict(conn.execute(TITLES, {"uai": FAYS}).all())
+    assert titles == {"generale": "Places en lycée — voie générale",
+                      "technologique": "Seconde STI2D : quelques places",
+                      "professionnelle": "Places en lycée — voie professionnelle"}
+
+
 @pytest.mark.parametrize("name, voies", [
     ("LYCÉE POLYVALENT DU CHEYLARD", ("generale", "technologique", "professionnelle")),
     ("LYCÉE PROFESSIONNEL PONTARCHER", ("professionnelle",)),

@@ -7,6 +7,7 @@ from typing import Iterator
 
 from ..errors import InvalidParameter
 from ..links import checked_link
+from ..taxonomy import lycee_places_title
 from .reading import CsvReader, CsvRow
 from .records import Rejection, SiteCandidate, Skipped, SolutionCandidate, number_or_rejection, text_or_none
 
@@ -28,7 +29,6 @@ ALIASES = {"Code_postal": "Code postal", "coordX_origine": "coordonnee_X", "coor
 KINDS = {"Lycée": "lycee", "EREA": "lycee", "Information et orientation": "cio"}
 VOIE_COLUMNS = {"generale": "Voie_generale", "technologique": "Voie_technologique",
                 "professionnelle": "Voie_professionnelle"}
-VOIE_LABELS = {"generale": "générale", "technologique": "technologique", "professionnelle": "professionnelle"}
 # When a lycée's voie columns are all empty (sections attached to another lycée), its nature says them.
 VOIES_BY_NATURE = {
     "LYCEE PROFESSIONNEL": ("professionnelle",),
@@ -119,7 +119,7 @@ def solutions_of(v: dict, uai: str, kind_label: str) -> Iterator[SolutionCandida
         if not any(flags.values()):
             voies = list(VOIES_BY_NATURE.get(v["libelle_nature"].strip(), ()))
         for voie in voies:
-            yield SolutionCandidate(f"{uai}:{voie}", "places_lycee", f"Places en lycée — voie {VOIE_LABELS[voie]}",
+            yield SolutionCandidate(f"{uai}:{voie}", "places_lycee", lycee_places_title(voie),
                                     voie=voie, description=metiers if voie == "professionnelle" else None)
     if v["Apprentissage"].strip() == "1":
         yield SolutionCandidate(f"{uai}:apprentissage", "apprentissage", "Apprentissage au lycée (UFA)",
