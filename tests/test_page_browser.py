@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from playwright.sync_api import expect
 
@@ -210,6 +210,19 @@ def test_search_a_commune_by_name_with_suggestions_then_who_covers_it(visit):
     expect(coverage).to_contain_text("plateforme de suivi et d'appui aux décrocheurs")
     expect(coverage).to_contain_text("Exemple fictif")
     assert coverage.locator('a[href^="tel:"]').count() >= 1
+
+
+def test_the_way_to_a_lycee_whose_address_is_not_located_is_looked_up_by_its_name_not_its_town_hall(visit, client):
+    found = client.get("/api/v1/solutions/nearest?commune=69266&limit=20").get_json()["features"]
+    lycee = next(f["properties"] for f in found if f["properties"]["position_precision"] == "commune")
+    page = visit(f"/?commune=69266&solution={lycee['id']}").page
+    detail = page.locator("#detail")
+    expect(detail.locator("#titre-detail")).to_have_text(lycee["title"])
+    expect(detail).to_contain_text("dans la commune")
+    href = detail.get_by_role("link", name=re.compile("itinéraire")).get_attribute("href")
+    assert href.startswith("geo:0,0?q=")
+    looked_up = unquote(href.removeprefix("geo:0,0?q="))
+    assert looked_up.startswith(f"{lycee['site_name']}, ") and "69100" in looked_up
 
 
 def test_a_place_that_does_not_exist_gets_a_plain_message(visit):

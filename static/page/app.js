@@ -555,7 +555,10 @@
     return items.length ? h("ul", { class: "contact" }, items) : h("p", {}, "Pas de contact connu pour le moment.");
   }
 
-  function geoLink(lat, lon, name) {
+  /** The directions to a site in the phone's maps application: to its position, or, for a site that stands at
+   * its commune's centre (its address not located), to what the application finds by its name and address. */
+  function directionsLink(lat, lon, site, name, address) {
+    if (site.position_precision === "commune") return `geo:0,0?q=${encodeURIComponent([name, ...address].join(", "))}`;
     return `geo:${lat},${lon}?q=${lat},${lon}(${encodeURIComponent(name)})`;
   }
 
@@ -598,7 +601,8 @@
       h("h3", {}, "Contacter"),
       contactList(site.contact),
       h("h3", {}, "Y aller"),
-      h("p", {}, h("a", { class: "button", href: geoLink(lat, lon, site.name || p.title) },
+      h("p", {}, h("a", { class: "button",
+        href: directionsLink(lat, lon, site, site.name || p.title, address) },
         "Ouvrir l'itinéraire dans mon application de cartes")),
       h("p", { class: `checked${checked.stale ? " is-stale" : ""}` }, checked.text)));
   }
