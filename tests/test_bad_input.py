@@ -4,15 +4,20 @@ parameter parser is property-tested with hypothesis."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlalchemy.engine import make_url
 from werkzeug.datastructures import MultiDict
 
 from mapservice import params
+from mapservice.cluster import free_port
 from mapservice.errors import InvalidParameter
+
+from .conftest import dispose_app, make_test_app
 
 
 def cursor(*values) -> str:
@@ -150,6 +155,47 @@ def test_unknown_paths_are_a_french_404(client):
     response = client.get("/api/v1/nothing-here")
     assert_problem(response, 404)
     assert response.get_json()["title"] == "Introuvable"
+
+
+# What a browser asks for when it opens an address (Chromium's and Firefox's navigation).
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
+
+
+def test_a_browser_opening_a_page_that_does_not_exist_gets_a_french_page_leading_back_to_the_search(client):
+    response = client.get("/une-vieille-adresse", headers=BROWSER)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    page = html.unescape(response.get_data(as_text=True))
+    assert '<html lang="fr">' in page and "Cette page n'existe pas" in page and 'href="/"' in page
+    assert "/api/v1/docs" not in page  # the API's advice is for developers
+    assert "Espace des équipes" not in page
+
+
+def test_a_team_member_opening_a_workspace_address_that_does_not_exist_is_led_back_to_the_workspace(client):
+    response = client.get("/equipes/une-vieille-adresse", headers=BROWSER)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert 'href="/equipes/"' in response.get_data(as_text=True)
+
+
+def test_a_page_that_cannot_reach_the_database_says_so_in_french_and_when_to_try_again(server):
+    nobody_listens = make_url(server).set(port=free_port()).render_as_string(hide_password=False)
+    app = make_test_app(nobody_listens)
+    try:
+        response = app.test_client().get("/a-propos", headers=BROWSER)
+    finally:
+        dispose_app(app)
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert int(response.headers["Retry-After"]) > 0
+    assert "Service momentanément indisponible" in html.unescape(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("path, accept", [
+    ("/une-vieille-adresse", "*/*"),  # fetch, curl, the mobile app
+    ("/une-vieille-adresse", "application/json"),
+    ("/api/v1/nothing-here", BROWSER["Accept"]),  # the API answers problem+json whoever asks
+    ("/tiles/nothing/0/0/0.mvt", "*/*"),
+])
+def test_apps_and_the_api_keep_getting_problem_json(client, path, accept):
+    assert_problem(client.get(path, headers={"Accept": accept}), 404)
 
 
 # -- the whole API, fuzzed from its OpenAPI document --------------------------------------------------------

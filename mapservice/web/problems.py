@@ -1,4 +1,5 @@
-"""Every error leaves as application/problem+json (RFC 9457) with a message that says what to fix.
+"""Every error leaves as application/problem+json (RFC 9457) with a message that says what to fix; a browser that
+opens a page of the site (not the API) gets the same message as a page in French, with a way back.
 
 A database that does not answer is a 503 with Retry-After, logged as one line (the request's log line says
 why), never a traceback per request."""
@@ -6,11 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, make_response, render_template, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import MapserviceError
+from .map_page import static_url
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,27 @@ HTTP_ERRORS = {
 KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
+# What a page says instead of the API's messages that point to its documentation.
+PAGE_DETAILS = {
+    404: "Cette page n'existe pas, ou plus. Le lien est peut-être incomplet.",
+    405: "Cette page ne s'ouvre pas de cette façon.",
+}
+
+
+def wants_page() -> bool:
+    """Whether the request is a browser opening a page: outside the API (whose errors are problem+json whoever
+    asks), from a client that prefers HTML to JSON (a browser's navigation does; fetch, apps and curl do not)."""
+    if request.path.startswith("/api/"):
+        return False
+    return request.accept_mimetypes.best_match(["application/problem+json", "application/json",
+                                                "text/html"]) == "text/html"
+
+
 def problem(status: int, title: str, detail: str, **extra):
+    if wants_page():
+        return make_response(render_template(
+            "error.html", title=title, detail=PAGE_DETAILS.get(status, detail), static_url=static_url,
+            for_teams=request.path.startswith(("/equipes", "/espace"))), status)
     response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra})
     response.status_code = status
     response.mimetype = "application/problem+json"
