@@ -225,6 +225,29 @@ def test_the_way_to_a_lycee_whose_address_is_not_located_is_looked_up_by_its_nam
     assert looked_up.startswith(f"{lycee['site_name']}, ") and "69100" in looked_up
 
 
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+
+
+def test_on_an_iphone_the_way_there_opens_apple_plans_which_knows_no_geo_link(visit, client):
+    found = client.get("/api/v1/solutions/nearest?commune=69266&limit=20").get_json()["features"]
+    located = next(f for f in found if f["properties"]["position_precision"] != "commune")
+    lycee = next(f["properties"] for f in found if f["properties"]["position_precision"] == "commune")
+    for feature, expected in ((located["properties"], "{lat},{lon}".format(lon=located["geometry"]["coordinates"][0],
+                                                                         lat=located["geometry"]["coordinates"][1])),
+                              (lycee, None)):
+        page = visit(f"/?commune=69266&solution={feature['id']}", viewport=PHONE, user_agent=IPHONE).page
+        detail = page.locator("#detail")
+        expect(detail.locator("#titre-detail")).to_have_text(feature["title"])
+        href = detail.get_by_role("link", name=re.compile("itinéraire")).get_attribute("href")
+        assert href.startswith("https://maps.apple.com/?daddr=")
+        destination = unquote(href.removeprefix("https://maps.apple.com/?daddr="))
+        if expected:  # a located site: its position
+            assert destination == expected
+        else:  # a lycée at its commune's centre: looked up by name and address
+            assert destination.startswith(f"{lycee['site_name']}, ") and "69100" in destination
+
+
 def test_a_place_that_does_not_exist_gets_a_plain_message(visit):
     page = visit("/").page
     page.get_by_role("combobox").fill("Zzyzxville")

@@ -555,10 +555,16 @@
     return items.length ? h("ul", { class: "contact" }, items) : h("p", {}, "Pas de contact connu pour le moment.");
   }
 
+  // iPhones and iPads open no geo: link (Safari calls the address invalid); Apple's maps address opens Plans.
+  const apple = /iPhone|iPad|iPod/.test(navigator.userAgent)
+    || (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+
   /** The directions to a site in the phone's maps application: to its position, or, for a site that stands at
    * its commune's centre (its address not located), to what the application finds by its name and address. */
   function directionsLink(lat, lon, site, name, address) {
-    if (site.position_precision === "commune") return `geo:0,0?q=${encodeURIComponent([name, ...address].join(", "))}`;
+    const lookedUp = site.position_precision === "commune" ? encodeURIComponent([name, ...address].join(", ")) : null;
+    if (apple) return `https://maps.apple.com/?daddr=${lookedUp || `${lat},${lon}`}`;
+    if (lookedUp) return `geo:0,0?q=${lookedUp}`;
     return `geo:${lat},${lon}?q=${lat},${lon}(${encodeURIComponent(name)})`;
   }
 
