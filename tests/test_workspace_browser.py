@@ -16,7 +16,7 @@ from mapservice.db import make_engine
 
 from .conftest import dispose_app, make_test_app, serving, throwaway_database
 from .page_browser import (  # noqa: F401  (fixtures)
-    Visit, browser, browsing, screenshot, serious_accessibility_violations,
+    PHONE, Visit, browser, browsing, screenshot, serious_accessibility_violations,
 )
 from .test_tiles import tile_of
 from .workspace_fixtures import PASSWORD, team
@@ -101,6 +101,23 @@ def test_an_invited_curator_sets_a_password_and_updates_vacant_places_seen_by_th
                                      default_options={"y_coord_down": True})
     site = next(f for f in tile["sites"]["features"] if f["id"] == t["site_35"])
     assert site["properties"]["vacancy"] is True and site["properties"]["vacant_places"] >= 9
+
+
+def test_on_a_phone_a_curator_fills_in_vacant_places_without_scrolling_sideways(open_page, served):
+    visit = open_page(viewport=PHONE)
+    log_in(visit, EMAILS["curator"])
+    page = visit.page
+    page.get_by_role("link", name="Places libres").first.click()
+    fields = page.locator('input[name^="places_"]')
+    expect(fields.first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for i in range(min(fields.count(), 5)):
+        box = fields.nth(i).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    assert page.locator("td[data-label='Places libres']").first.evaluate(
+        "td => getComputedStyle(td, '::before').content") == '"Places libres : "'
+    assert serious_accessibility_violations(page) == []
+    screenshot(page, "workspace-places-phone")
 
 
 def test_an_ille_et_vilaine_curator_cannot_open_or_save_a_rhone_site(open_page, served):
