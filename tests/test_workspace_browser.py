@@ -120,6 +120,23 @@ def test_on_a_phone_a_curator_fills_in_vacant_places_without_scrolling_sideways(
     screenshot(page, "workspace-places-phone")
 
 
+def test_on_a_phone_no_workspace_page_scrolls_sideways_its_wide_tables_scroll_in_their_own_box(open_page, served):
+    visit = open_page(viewport=PHONE)
+    log_in(visit, EMAILS["academie"])
+    page = visit.page
+    page.goto(visit.origin + "/espace/rapports")
+    report = page.locator("a[href^='/espace/rapports/']").first.get_attribute("href")  # the académie's latest
+    for path in ("/equipes/", "/equipes/lieux", "/equipes/a-verifier", "/equipes/comptes", "/equipes/territoires",
+                 "/equipes/imports", report):
+        assert page.goto(visit.origin + path).status == 200, path
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+        assert serious_accessibility_violations(page) == [], path
+    page.goto(visit.origin + "/equipes/")
+    wide = page.locator(".table-scroll").first
+    assert wide.evaluate("box => box.scrollWidth > box.clientWidth")  # the table is there, scrolled within
+    assert wide.get_attribute("tabindex") == "0" and wide.get_attribute("aria-label") == "Solutions par type"
+
+
 def test_an_ille_et_vilaine_curator_cannot_open_or_save_a_rhone_site(open_page, served):
     origin, engine, t = served
     visit = open_page()
