@@ -710,7 +710,8 @@
         reception.length ? h("div", { class: "who" }, h("h3", {}, "Pour en parler en face à face"),
           h("ul", {}, reception.map((f) => h("li", {},
             h("strong", {}, f.properties.name), " ", exampleBadge(f.properties.is_example),
-            h("br"), `${f.properties.kind_label}, ${f.properties.commune_name} — ${distanceText(f.properties.distance_km)}`,
+            h("br"), `${f.properties.kind_label}, ${f.properties.commune_name} — `
+              + distanceLabel(f.properties, { commune: body.commune }).shown,
             contactList(f.properties.contact))))) : null);
       els.coverage.hidden = false;
     } catch (error) {
