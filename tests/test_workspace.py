@@ -242,6 +242,49 @@ def test_vacant_places_saved_in_one_action_show_at_once_in_the_public_api_and_th
     assert public.get(f"/api/v1/solutions/{target.id}").json["properties"]["vacant_places"] == 7
 
 
+def test_a_long_list_says_it_is_cut_and_the_search_finds_the_rest(ws):
+    app, engine, t = ws
+    client = logged_in(app, "national")
+    with engine.connect() as conn:
+        solutions = conn.scalar(text("SELECT count(*) FROM solution WHERE status <> 'archived'"))
+        rennes = conn.scalar(text("""SELECT count(*) FROM solution s JOIN site ON site.id = s.site_id
+                                     WHERE s.status <> 'archived' AND site.commune_code = '35238'"""))
+    assert solutions > 2000 and 0 < rennes < 2000
+    everything = unescape(client.get("/equipes/places").data.decode())
+    assert everything.count('name="places_') == 2000
+    assert "Seules les 2 000 premières solutions sont affichées" in everything
+    found = unescape(client.get("/equipes/places?q=35238").data.decode())
+    assert found.count('name="places_') == rennes and "premières solutions" not in found
+    sites_page = unescape(client.get("/equipes/lieux").data.decode())
+    assert "Seuls les 100 premiers lieux sont affichés" in sites_page
+    assert "Aucun lieu ni commune ne correspond à « Zzyzxville »" in unescape(
+        client.get("/equipes/lieux?q=Zzyzxville").data.decode())
+
+
+def test_a_search_on_the_places_screen_is_kept_after_saving(ws):
+    app, engine, t = ws
+    client = logged_in(app, "curator")
+    page = client.get("/equipes/places?q=Rennes")
+    assert page.status_code == 200
+    response = client.post("/equipes/places?q=Rennes", data={"csrf_token": csrf(page.data)})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/equipes/places?q=Rennes")
+
+
+def test_the_api_lists_the_whole_territory_not_its_first_page(ws):
+    app, engine, t = ws
+    with engine.begin() as conn:
+        from mapservice.accounts import login, store
+
+        token = login.create_api_token(conn, store.load_actor(conn, t["national"]), "everything")[1]
+        counts = conn.execute(text("""SELECT (SELECT count(*) FROM site) AS sites,
+                                             (SELECT count(*) FROM solution WHERE status <> 'archived') AS solutions"""
+                                   )).one()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert len(client.get("/api/v1/equipes/lieux", headers=headers).json["sites"]) == counts.sites > 100
+    assert len(client.get("/api/v1/equipes/places", headers=headers).json["solutions"]) == counts.solutions > 2000
+
+
 def test_a_report_from_the_public_reaches_the_inbox_of_its_territory_only(ws):
     app, engine, t = ws
     with engine.connect() as conn:

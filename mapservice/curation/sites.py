@@ -214,13 +214,21 @@ def review_queue(conn: Connection, actor: Actor) -> list[dict]:
         ORDER BY site.review_requested_at"""), binds).mappings()]
 
 
-def sites(conn: Connection, actor: Actor, query: str | None = None, limit: int = 100) -> list[dict]:
-    """The actor's sites, by name (a search on name or commune when `query` is given)."""
+def site_search(query: str | None) -> tuple[str, dict]:
+    """SQL (to add to a WHERE on `site` and its commune `c`) and binds: the sites whose name or commune's name
+    holds `query`, or in the commune of that INSEE code; every site without a query."""
+    if not query:
+        return "", {}
+    return ("AND (site.name ILIKE :q OR c.name ILIKE :q OR site.commune_code = :code)",
+            {"q": f"%{query}%", "code": query})
+
+
+def sites(conn: Connection, actor: Actor, query: str | None = None, limit: int | None = None) -> list[dict]:
+    """The actor's sites, by name: all of them, or the first `limit` (those `site_search` finds when `query` is
+    given)."""
     condition, binds = permissions.territory_filter(actor)
-    search = ""
-    if query:
-        search = "AND (site.name ILIKE :q OR c.name ILIKE :q OR site.commune_code = :code)"
-        binds = {**binds, "q": f"%{query}%", "code": query}
+    search, searched = site_search(query)
+    binds = {**binds, **searched}
     return [dict(r) for r in conn.execute(text(f"""
         SELECT site.id, site.name, site.kind, site.status, c.name AS commune_name, site.commune_code,
                site.last_checked_at, site.is_example

@@ -12,7 +12,7 @@ from ..accounts import permissions
 from ..accounts.values import Action, Actor, Ref
 from ..errors import InvalidParameter, NotFound, StaleVersion
 from .inputs import SOLUTION_FIELDS, SolutionInput
-from .sites import Saved, stale
+from .sites import Saved, site_search, stale
 
 SNAPSHOT_FIELDS = (*SOLUTION_FIELDS, "status", "version")
 ASSIGNMENTS = ", ".join(f"{f} = :{f}" for f in SOLUTION_FIELDS)
@@ -65,15 +65,18 @@ def update_solution(conn: Connection, actor: Actor, solution_id: int, started_fr
     return Saved(solution_id, updated)
 
 
-def places_screen(conn: Connection, actor: Actor) -> list[dict]:
-    """Every solution of the actor's territory that is not archived, with its places, by site."""
+def places_screen(conn: Connection, actor: Actor, query: str | None = None, limit: int | None = None) -> list[dict]:
+    """The solutions of the actor's territory that are not archived, with their places, by commune and site: all
+    of them, or the first `limit` (of the sites `sites.site_search` finds when `query` is given)."""
     condition, binds = permissions.territory_filter(actor)
+    search, searched = site_search(query)
+    binds = {**binds, **searched}
     return [dict(r) for r in conn.execute(text(f"""
         SELECT s.id, s.title, s.type, s.status, s.capacity, s.vacant_places, s.version, site.id AS site_id,
                site.name AS site_name, c.name AS commune_name
         FROM solution s JOIN site ON site.id = s.site_id JOIN commune c ON c.code = site.commune_code
-        WHERE s.status <> 'archived' AND {condition}
-        ORDER BY c.name, site.name, s.title, s.id LIMIT 2000"""), binds).mappings()]
+        WHERE s.status <> 'archived' AND {condition} {search}
+        ORDER BY c.name, site.name, s.title, s.id LIMIT :limit"""), {**binds, "limit": limit}).mappings()]
 
 
 def save_places(conn: Connection, actor: Actor, changes: list[tuple[int, int, int | None]]) -> int:

@@ -30,6 +30,9 @@ bp = Blueprint("workspace", __name__)
 reads_primary(bp)
 HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte", "psad_platform": "plateforme",
                     "error_report": "signalement"}
+# How many sites, and solutions with their places, a page lists at most: beyond, it says so and offers the search.
+SITES_SHOWN = 100
+PLACES_SHOWN = 2000
 
 
 private_forms(bp)
@@ -54,6 +57,16 @@ def _render(template: str, status: int = 200, **context):
 
 def _settings():
     return current_app.config["SETTINGS"]
+
+
+def _search() -> str | None:
+    """The page's search (a name, a commune or an INSEE code), from its address."""
+    return request.args.get("q", "").strip()[:100] or None
+
+
+def _first(rows: list[dict], shown: int) -> dict:
+    """The first `shown` of `rows` (read with one more) and whether there were more."""
+    return {"rows": rows[:shown], "more": len(rows) > shown, "shown": shown}
 
 
 def _public_url(endpoint: str, **values) -> str:
@@ -155,8 +168,9 @@ def dashboard():
 @bp.get("/lieux")
 @login_required
 def site_list():
-    query = request.args.get("q", "").strip()[:100] or None
-    return _render("sites.html", sites=sites.sites(read_db(), page_actor(), query), q=query or "")
+    query = _search()
+    found = sites.sites(read_db(), page_actor(), query, SITES_SHOWN + 1)
+    return _render("sites.html", listed=_first(found, SITES_SHOWN), q=query or "")
 
 
 def _site_form(site: dict | None, values: dict, status: int = 200, error: MapserviceError | None = None):
@@ -275,8 +289,10 @@ def edit_solution(solution_id: int):
 @login_required
 def places():
     actor = page_actor()
+    query = _search()
     if request.method == "GET":
-        return _render("places.html", rows=solutions.places_screen(read_db(), actor))
+        return _render("places.html", q=query or "", listed=_first(
+            solutions.places_screen(read_db(), actor, query, PLACES_SHOWN + 1), PLACES_SHOWN))
     conn = write_db()
     try:
         changes = []
@@ -288,12 +304,12 @@ def places():
         changed = solutions.save_places(conn, actor, changes)
     except (InvalidParameter, StaleVersion) as exc:
         conn.rollback()
-        return _render("places.html", exc.status, rows=solutions.places_screen(conn, actor), error=exc,
-                       submitted=request.form)
+        return _render("places.html", exc.status, q=query or "", error=exc, submitted=request.form, listed=_first(
+            solutions.places_screen(conn, actor, query, PLACES_SHOWN + 1), PLACES_SHOWN))
     except ValueError:
         raise InvalidParameter("Formulaire des places illisible : rechargez la page.", parameter="places") from None
     flash(f"Places enregistrées ({changed} solution{'s' if changed > 1 else ''} modifiée{'s' if changed > 1 else ''}).")
-    return redirect(url_for("workspace.places"))
+    return redirect(url_for("workspace.places", q=query))
 
 
 @bp.route("/a-verifier", methods=["GET", "POST"])
