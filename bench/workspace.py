@@ -60,10 +60,11 @@ def main() -> None:
     }
     reads = {
         "dashboard": lambda conn, who: dashboard.dashboard(conn, who)["by_type"],
-        # as the pages read them: the first 100 sites and 2,000 solutions, and one more to know there are more
+        # as the pages read them: the first 100 sites, 500 overdue sites and 2,000 solutions, and one more to know
+        # there are more
         "sites, by name": lambda conn, who: sites.sites(conn, who, limit=101),
         "sites, search 'lycee'": lambda conn, who: sites.sites(conn, who, "lycee", limit=101),
-        "overdue checks": lambda conn, who: freshness.overdue(conn, who),
+        "overdue checks": lambda conn, who: freshness.overdue(conn, who, limit=501),
         "partners' proposals": lambda conn, who: sites.review_queue(conn, who),
         "places screen": lambda conn, who: solutions.places_screen(conn, who, limit=2001),
     }

@@ -285,6 +285,35 @@ def test_the_api_lists_the_whole_territory_not_its_first_page(ws):
     assert len(client.get("/api/v1/equipes/places", headers=headers).json["solutions"]) == counts.solutions > 2000
 
 
+def test_the_overdue_checks_and_the_reports_say_when_they_show_only_the_first(ws):
+    app, engine, t = ws
+    with engine.begin() as conn:
+        from mapservice.accounts import login, store
+
+        token = login.create_api_token(conn, store.load_actor(conn, t["national"]), "queues")[1]
+        overdue = conn.scalar(text("""SELECT count(*) FROM site WHERE status = 'published'
+                                      AND (last_checked_at IS NULL OR last_checked_at < now() - interval '180 days')"""))
+        solution = conn.scalar(text("SELECT id FROM solution WHERE site_id = :s ORDER BY id LIMIT 1"), {"s": t["site_35"]})
+        added = conn.scalars(text("""INSERT INTO error_report (solution_id, reason, message)
+                                     SELECT :s, 'places', 'Signalement ' || n FROM generate_series(1, 201) n
+                                     RETURNING id"""), {"s": solution}).all()
+        reports = conn.scalar(text("SELECT count(*) FROM error_report"))
+    try:
+        assert overdue > 500
+        client = logged_in(app, "national")
+        due = unescape(client.get("/equipes/a-verifier").data.decode())
+        assert due.count('name="site"') == 500 and "Seuls les 500 plus anciens sont affichés" in due
+        inbox = unescape(client.get("/equipes/signalements").data.decode())
+        assert inbox.count('name="status"') == 200 and "Seuls les 200 premiers signalements sont affichés" in inbox
+        api = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        assert len(api.get("/api/v1/equipes/a-verifier", headers=headers).json["sites"]) == overdue
+        assert len(api.get("/api/v1/equipes/signalements", headers=headers).json["reports"]) == reports
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM error_report WHERE id = ANY(:ids)"), {"ids": added})
+
+
 def test_a_report_from_the_public_reaches_the_inbox_of_its_territory_only(ws):
     app, engine, t = ws
     with engine.connect() as conn:

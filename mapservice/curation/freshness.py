@@ -27,8 +27,9 @@ def stamp(conn: Connection, actor: Actor, site_ids: list[int]) -> int:
     return len(site_ids)
 
 
-def overdue(conn: Connection, actor: Actor, days: int = OVERDUE_DAYS, limit: int = 500) -> list[dict]:
-    """Published sites of the territory never checked or not for `days`, oldest (never first)."""
+def overdue(conn: Connection, actor: Actor, days: int = OVERDUE_DAYS, limit: int | None = None) -> list[dict]:
+    """Published sites of the territory never checked or not for `days`, oldest (never first): all of them, or
+    the first `limit`."""
     condition, binds = permissions.territory_filter(actor)
     return [dict(r) for r in conn.execute(text(f"""
         SELECT site.id, site.name, c.name AS commune_name, site.last_checked_at,

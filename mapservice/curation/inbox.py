@@ -12,7 +12,9 @@ from ..errors import InvalidParameter
 from ..taxonomy import ERROR_REPORT_STATUSES
 
 
-def reports(conn: Connection, actor: Actor, status: str | None = None, limit: int = 200) -> list[dict]:
+def reports(conn: Connection, actor: Actor, status: str | None = None, limit: int | None = None) -> list[dict]:
+    """The reports on the solutions of the actor's territory (of one status), the new ones first, then the latest:
+    all of them, or the first `limit`."""
     condition, binds = permissions.territory_filter(actor)
     where = "AND r.status = :status" if status else ""
     return [dict(r) for r in conn.execute(text(f"""

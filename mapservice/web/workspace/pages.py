@@ -30,9 +30,11 @@ bp = Blueprint("workspace", __name__)
 reads_primary(bp)
 HISTORY_ENTITIES = {"site": "lieu", "solution": "solution", "account": "compte", "psad_platform": "plateforme",
                     "error_report": "signalement"}
-# How many sites, and solutions with their places, a page lists at most: beyond, it says so and offers the search.
+# How many rows a page lists at most: beyond, it says so (and offers a search, a filter or the next ones).
 SITES_SHOWN = 100
 PLACES_SHOWN = 2000
+OVERDUE_SHOWN = 500
+REPORTS_SHOWN = 200
 
 
 private_forms(bp)
@@ -321,8 +323,9 @@ def overdue():
         count = freshness.stamp(write_db(), actor, ids)
         flash(f"{count} lieu{'x' if count > 1 else ''} marqué{'s' if count > 1 else ''} « toujours exact ».")
         return redirect(url_for("workspace.overdue"))
-    return _render("overdue.html", rows=freshness.overdue(read_db(), actor, _settings().workspace.overdue_days),
-                   days=_settings().workspace.overdue_days)
+    days = _settings().workspace.overdue_days
+    return _render("overdue.html", days=days,
+                   listed=_first(freshness.overdue(read_db(), actor, days, OVERDUE_SHOWN + 1), OVERDUE_SHOWN))
 
 
 @bp.get("/historique/<entity>/<int:record_id>")
@@ -363,7 +366,8 @@ def reports():
     status = request.args.get("statut") or None
     if status is not None and status not in ERROR_REPORT_STATUSES:
         status = None
-    return _render("inbox.html", reports=inbox.reports(read_db(), page_actor(), status), status=status)
+    return _render("inbox.html", status=status,
+                   listed=_first(inbox.reports(read_db(), page_actor(), status, REPORTS_SHOWN + 1), REPORTS_SHOWN))
 
 
 @bp.post("/signalements/<int:report_id>")
