@@ -248,6 +248,12 @@ def test_on_an_iphone_the_way_there_opens_apple_plans_which_knows_no_geo_link(vi
             assert destination.startswith(f"{lycee['site_name']}, ") and "69100" in destination
 
 
+def test_the_api_documentation_reads_on_a_phone_without_scrolling_sideways(visit):
+    page = visit("/api/v1/docs", viewport=PHONE).page
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def test_a_place_that_does_not_exist_gets_a_plain_message(visit):
     page = visit("/").page
     page.get_by_role("combobox").fill("Zzyzxville")
