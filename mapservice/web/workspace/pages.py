@@ -3,6 +3,7 @@ actor, render. A refused, invalid or stale save renders the form again (4xx, so 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
@@ -66,8 +67,9 @@ def _search() -> str | None:
     return request.args.get("q", "").strip()[:100] or None
 
 
-def _first(rows: list[dict], shown: int) -> dict:
-    """The first `shown` of `rows` (read with one more) and whether there were more."""
+def _first(read: Callable[[int], list[dict]], shown: int) -> dict:
+    """The first `shown` rows that `read(limit)` gives, and whether there are more (it reads one more)."""
+    rows = read(shown + 1)
     return {"rows": rows[:shown], "more": len(rows) > shown, "shown": shown}
 
 
@@ -171,8 +173,8 @@ def dashboard():
 @login_required
 def site_list():
     query = _search()
-    found = sites.sites(read_db(), page_actor(), query, SITES_SHOWN + 1)
-    return _render("sites.html", listed=_first(found, SITES_SHOWN), q=query or "")
+    listed = _first(lambda limit: sites.sites(read_db(), page_actor(), query, limit), SITES_SHOWN)
+    return _render("sites.html", listed=listed, q=query or "")
 
 
 def _site_form(site: dict | None, values: dict, status: int = 200, error: MapserviceError | None = None):
@@ -294,7 +296,7 @@ def places():
     query = _search()
     if request.method == "GET":
         return _render("places.html", q=query or "", listed=_first(
-            solutions.places_screen(read_db(), actor, query, PLACES_SHOWN + 1), PLACES_SHOWN))
+            lambda limit: solutions.places_screen(read_db(), actor, query, limit), PLACES_SHOWN))
     conn = write_db()
     try:
         changes = []
@@ -307,7 +309,7 @@ def places():
     except (InvalidParameter, StaleVersion) as exc:
         conn.rollback()
         return _render("places.html", exc.status, q=query or "", error=exc, submitted=request.form, listed=_first(
-            solutions.places_screen(conn, actor, query, PLACES_SHOWN + 1), PLACES_SHOWN))
+            lambda limit: solutions.places_screen(conn, actor, query, limit), PLACES_SHOWN))
     except ValueError:
         raise InvalidParameter("Formulaire des places illisible : rechargez la page.", parameter="places") from None
     flash(f"Places enregistrées ({changed} solution{'s' if changed > 1 else ''} modifiée{'s' if changed > 1 else ''}).")
@@ -325,7 +327,7 @@ def overdue():
         return redirect(url_for("workspace.overdue"))
     days = _settings().workspace.overdue_days
     return _render("overdue.html", days=days,
-                   listed=_first(freshness.overdue(read_db(), actor, days, OVERDUE_SHOWN + 1), OVERDUE_SHOWN))
+                   listed=_first(lambda limit: freshness.overdue(read_db(), actor, days, limit), OVERDUE_SHOWN))
 
 
 @bp.get("/historique/<entity>/<int:record_id>")
@@ -367,7 +369,7 @@ def reports():
     if status is not None and status not in ERROR_REPORT_STATUSES:
         status = None
     return _render("inbox.html", status=status,
-                   listed=_first(inbox.reports(read_db(), page_actor(), status, REPORTS_SHOWN + 1), REPORTS_SHOWN))
+                   listed=_first(lambda limit: inbox.reports(read_db(), page_actor(), status, limit), REPORTS_SHOWN))
 
 
 @bp.post("/signalements/<int:report_id>")
