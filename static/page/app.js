@@ -50,11 +50,11 @@
 
   /** How far a solution of the list is, as said (`spoken`) and as shown. A site whose address is not located
    * stands at its commune's centre: its distance is only that of the centre, so it is never given to the
-   * metre. In the commune searched from, it is simply there. */
-  function distanceLabel(props, origin) {
+   * metre. In the commune searched from (`searched`, null outside any commune), it is simply there. */
+  function distanceLabel(props, searched) {
     const shown = distanceText(props.distance_km);
     if (props.position_precision !== "commune") return { spoken: `à ${shown}`, shown };
-    if (origin.commune && origin.commune.code === props.commune_code) {
+    if (searched && searched.code === props.commune_code) {
       return { spoken: "dans la commune", shown: "dans la commune" };
     }
     return { spoken: `à environ ${shown}`, shown: `≈ ${shown}` };
@@ -460,7 +460,7 @@
     const start = append ? els.list.children.length : 0;
     body.features.forEach((feature, i) => {
       feature.properties.rank = start + i + 1;
-      feature.properties.distance = distanceLabel(feature.properties, body.origin);
+      feature.properties.distance = distanceLabel(feature.properties, body.origin.commune);
     });
     if (!append) {
       els.list.replaceChildren();
@@ -711,7 +711,7 @@
           h("ul", {}, reception.map((f) => h("li", {},
             h("strong", {}, f.properties.name), " ", exampleBadge(f.properties.is_example),
             h("br"), `${f.properties.kind_label}, ${f.properties.commune_name} — `
-              + distanceLabel(f.properties, { commune: body.commune }).shown,
+              + distanceLabel(f.properties, body.commune).shown,
             contactList(f.properties.contact))))) : null);
       els.coverage.hidden = false;
     } catch (error) {
